@@ -1,0 +1,447 @@
+//! Manifest v1: the declarative description of a connector, as Rust types.
+//!
+//! These types are the single source of truth for the format: serde reads manifests with them and
+//! `schemars` derives `connectors/manifest.schema.json` from them. Strings documented as *templates*
+//! use `{{path}}` placeholders (see [`crate::template`]); strings documented as *expressions* are jq
+//! programs (see [`crate::expr`]).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error_code::RemoteErrorCode;
+
+/// One connector: a vendor API described as data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Optional pointer to the JSON Schema, for editors.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Connector name, unique in a host: lower-case letters, digits, `_` and `-`.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"))]
+    pub name: String,
+    /// Version of this manifest (semver recommended).
+    pub version: String,
+    /// Human-readable vendor name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Template of the API root, e.g. `https://{{context.subdomain}}.zendesk.com/api/v2`.
+    pub base_url: String,
+    /// Headers sent on every call (templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters sent on every call (templates; omitted when a placeholder is missing).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// How credentials are injected into each request.
+    pub auth: Auth,
+    /// Default pagination for methods that return `records`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+    /// Where the vendor reports rate-limit state, and in which units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitDialect>,
+    /// How vendor failures map onto the normalized error taxonomy.
+    #[serde(default)]
+    pub errors: ErrorMapping,
+    /// Resources (`contacts`, `issues`, …) and their methods.
+    pub resources: BTreeMap<String, Resource>,
+    /// Unified models: `unified.<model>.<resource>.<method>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unified: BTreeMap<String, BTreeMap<String, BTreeMap<String, UnifiedMethod>>>,
+}
+
+/// Credential injection strategies, selected by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No credentials (public APIs).
+    None,
+    /// An API key in a header or query parameter.
+    ApiKey {
+        /// Where the key goes.
+        #[serde(rename = "in")]
+        location: ParamLocation,
+        /// Header or query parameter name.
+        name: String,
+        /// Template of the value, e.g. `{{credentials.api_key}}` or `Token {{credentials.api_key}}`.
+        value: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// Template of the token.
+        #[serde(default = "default_bearer_token")]
+        token: String,
+    },
+    /// HTTP Basic authentication.
+    Basic {
+        /// Template of the user name.
+        username: String,
+        /// Template of the password.
+        #[serde(default)]
+        password: String,
+    },
+    /// OAuth2 (authorization code or client credentials). Requests carry
+    /// `Authorization: Bearer {{credentials.access_token}}`; the token lifecycle is the host's.
+    Oauth2(OAuth2),
+}
+
+/// OAuth2 provider endpoints and quirks, as data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// Grant used to obtain tokens.
+    pub grant: OAuth2Grant,
+    /// Authorization endpoint (authorization code grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Default scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Separator between scopes in the authorize URL (` ` by default; some vendors use `,`).
+    #[serde(default = "default_scope_separator")]
+    pub scope_separator: String,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: OAuth2ClientAuth,
+    /// Lifetime assumed when the provider sends no `expires_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_expires_in: Option<u64>,
+    /// Whether each refresh returns a new refresh token that replaces the old one.
+    #[serde(default)]
+    pub refresh_token_rotates: bool,
+}
+
+/// OAuth2 grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuth2Grant {
+    /// Authorization code with PKCE.
+    AuthorizationCode,
+    /// Client credentials.
+    ClientCredentials,
+}
+
+/// Client authentication at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuth2ClientAuth {
+    /// `client_id`/`client_secret` in the form body.
+    #[default]
+    Body,
+    /// HTTP Basic with the client id and secret.
+    Basic,
+}
+
+fn default_bearer_token() -> String {
+    "{{credentials.access_token}}".to_owned()
+}
+
+fn default_scope_separator() -> String {
+    " ".to_owned()
+}
+
+/// Where a parameter goes in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamLocation {
+    /// An HTTP header.
+    Header,
+    /// A URL query parameter.
+    Query,
+}
+
+/// A vendor resource (`contacts`, `issues`, …).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// Methods by name: `list`, `get`, `create`, `update`, `delete`, or custom names.
+    pub methods: BTreeMap<String, Method>,
+}
+
+/// HTTP methods a connector method may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// Whether a request with this method normally carries a body.
+    pub fn has_body(self) -> bool {
+        matches!(self, Self::Post | Self::Put | Self::Patch)
+    }
+}
+
+/// One callable operation on a resource.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Path template relative to `base_url`, e.g. `/crm/v3/objects/contacts/{{id}}`.
+    pub path: String,
+    /// Query parameters (templates; a parameter whose placeholder is missing is omitted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Extra headers (templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Body template: a JSON value whose strings are templates; a string that is exactly one
+    /// placeholder (`"{{body}}"`) is replaced by that JSON value. Without it, methods that send a
+    /// body pass the caller's body through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Expression selecting the array of records in a list response, e.g. `.results`. Its
+    /// presence makes the method a paginated list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// Expression selecting the record in a single-record response (default `.`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// Pagination for this method, overriding the connector default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+}
+
+/// Pagination strategies, selected by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Pagination {
+    /// Single page.
+    None,
+    /// Opaque token from the response body sent back as a request parameter.
+    Cursor {
+        /// Expression yielding the next cursor (null or empty string: last page).
+        cursor: String,
+        /// Parameter that carries the cursor.
+        param: String,
+        /// Where the parameter goes (`query` or `body`).
+        #[serde(rename = "in", default = "default_query_location")]
+        location: BodyOrQuery,
+    },
+    /// Page numbers.
+    Page {
+        /// Query parameter carrying the page number.
+        param: String,
+        /// Number of the first page.
+        #[serde(default = "default_one")]
+        start: u64,
+        /// Expression telling whether more pages exist; without it, a page with records is
+        /// followed by the next one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_more: Option<String>,
+    },
+    /// Record offsets.
+    Offset {
+        /// Query parameter carrying the offset.
+        param: String,
+        /// Expression yielding the next offset (null: last page). Without it the offset
+        /// advances by the number of records received.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_offset: Option<String>,
+        /// Expression telling whether more records exist.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_more: Option<String>,
+    },
+    /// RFC 8288 `Link` header.
+    LinkHeader {
+        /// Relation of the next page.
+        #[serde(default = "default_next_rel")]
+        rel: String,
+    },
+    /// Full URL of the next page in the body.
+    NextUrl {
+        /// Expression yielding the URL (null or empty: last page).
+        next_url: String,
+    },
+    /// GraphQL Relay connection: `pageInfo { hasNextPage endCursor }` into a variable.
+    GraphqlCursor {
+        /// Expression yielding the `pageInfo` object.
+        page_info: String,
+        /// Variable receiving `endCursor`.
+        variable: String,
+    },
+    /// Expression-driven: evaluated on `{status, headers, body, request: {query, variables}}`,
+    /// yields null (last page) or `{query?: {...}, variables?: {...}, url?: "..."}`.
+    Dynamic {
+        /// Expression yielding the next page's changes.
+        next: String,
+    },
+}
+
+/// Parameter location for pagination values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyOrQuery {
+    /// URL query parameter.
+    Query,
+    /// Top-level field of the JSON body.
+    Body,
+}
+
+fn default_query_location() -> BodyOrQuery {
+    BodyOrQuery::Query
+}
+
+fn default_one() -> u64 {
+    1
+}
+
+fn default_next_rel() -> String {
+    "next".to_owned()
+}
+
+/// Rate-limit dialect: where limit/remaining/reset come from and in which unit.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDialect {
+    /// Request budget of the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<HeaderNumber>,
+    /// Requests left in the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<HeaderNumber>,
+    /// When the window resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<HeaderTime>,
+    /// How long to wait after a rate-limited answer (default: `Retry-After`, seconds or HTTP-date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<HeaderTime>,
+    /// Expression over `{status, headers, body}` that is true when the vendor signals throttling
+    /// in an otherwise successful answer (GraphQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<String>,
+}
+
+/// A number read from a header.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderNumber {
+    /// Header name (case-insensitive).
+    pub header: String,
+    /// For `key=value` lists (`api-usage=18/5000; api-bursts=1/750`): the key to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For `used/limit` values (`32/40`): which part to take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<FractionPart>,
+}
+
+/// Parts of a `used/limit` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FractionPart {
+    /// The left side.
+    Used,
+    /// The right side.
+    Limit,
+    /// `limit - used`.
+    Remaining,
+}
+
+/// A point in time or a duration read from a header.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderTime {
+    /// Header name (case-insensitive).
+    pub header: String,
+    /// How the value is written.
+    pub unit: TimeUnit,
+}
+
+/// Units of time values in vendor headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    /// UTC epoch seconds.
+    EpochSeconds,
+    /// UTC epoch milliseconds.
+    EpochMilliseconds,
+    /// Seconds from now; decimals allowed (`2.0`); an HTTP-date is accepted too (Retry-After).
+    DeltaSeconds,
+    /// Milliseconds from now.
+    DeltaMilliseconds,
+    /// ISO-8601 / RFC 3339 timestamp (`2024-05-01T10:00Z` allowed).
+    Iso8601,
+    /// RFC 9110 HTTP-date.
+    HttpDate,
+}
+
+/// Vendor failure → normalized error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorMapping {
+    /// Expression over the response body yielding the vendor's error message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Rules checked in order on every response (2xx included, for errors in GraphQL bodies);
+    /// the first match decides. Unmatched non-2xx answers map by status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ErrorRule>,
+}
+
+/// One error-mapping rule: it matches when the status is listed (or none is listed) and `when`
+/// (if given) is true.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// Statuses the rule applies to (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<u16>,
+    /// Expression over `{status, headers, body}` (header names lower-case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Normalized code to answer with.
+    pub code: RemoteErrorCode,
+}
+
+/// A unified method: which vendor method it calls and how data is mapped.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnifiedMethod {
+    /// Vendor resource called.
+    pub resource: String,
+    /// Vendor method called (default: the unified method's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Vendor query parameters (templates over `query.*`, the caller's unified query).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Expression mapping one vendor record to the unified shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// Expression mapping the unified request body to the vendor's (writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+}
+
+/// JSON Schema of the manifest format.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes")
+}

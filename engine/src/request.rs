@@ -1,0 +1,250 @@
+//! Building the vendor HTTP request for a call: URL, query, headers, credentials, body.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::connector::{CompiledAuth, CompiledMethod, Connector};
+use crate::manifest::HttpMethod;
+use crate::template::Escape;
+
+/// What the engine needs to know about the integrated account.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    /// Decrypted credentials (`credentials.*` in templates).
+    pub credentials: &'a Value,
+    /// Non-secret account context (`context.*`), e.g. a subdomain.
+    pub context: &'a Value,
+    /// Per-account override of the connector's `base_url`.
+    pub base_url: Option<&'a str>,
+}
+
+/// Where to continue a paginated list; opaque to callers (the host signs it into `next_cursor`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageState {
+    /// Query parameters to set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// JSON merged into the request body (GraphQL variables, body cursors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Full URL of the next page (link headers, `next` URLs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One call of a connector method.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    /// Resource name.
+    pub resource: String,
+    /// Method name.
+    pub method: String,
+    /// Record id (`{{id}}`).
+    pub id: Option<String>,
+    /// Page size asked by the caller (`{{limit}}`).
+    pub limit: Option<u64>,
+    /// The caller's query parameters (`{{query.*}}`).
+    pub query: Map<String, Value>,
+    /// Extra query parameters forwarded verbatim (proxy pass-through).
+    pub passthrough: Vec<(String, String)>,
+    /// Request body (`{{body}}`; sent as is when the method has no body template).
+    pub body: Option<Value>,
+    /// Where to continue a list.
+    pub page: Option<PageState>,
+}
+
+/// An HTTP request for the host to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Option<Value>,
+}
+
+/// Why a request could not be built (the caller's or the account's fault, not the vendor's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No such resource.
+    #[error("connector has no resource {0:?}")]
+    UnknownResource(String),
+    /// No such method.
+    #[error("resource {resource:?} has no method {method:?}")]
+    UnknownMethod {
+        /// Resource.
+        resource: String,
+        /// Method.
+        method: String,
+    },
+    /// A placeholder in a required template had no value.
+    #[error("missing value for {0}")]
+    Missing(String),
+    /// The base URL or a next-page URL is not usable.
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+impl Connector {
+    /// Looks up a method, with a precise error.
+    pub fn resolve(&self, resource: &str, method: &str) -> Result<&CompiledMethod, CallError> {
+        if !self.has_resource(resource) {
+            return Err(CallError::UnknownResource(resource.to_owned()));
+        }
+        self.method(resource, method)
+            .ok_or_else(|| CallError::UnknownMethod { resource: resource.to_owned(), method: method.to_owned() })
+    }
+
+    /// The vendor API root for an account.
+    pub fn base_url(&self, account: &Account) -> Result<url::Url, CallError> {
+        let raw = match account.base_url {
+            Some(b) => b.to_owned(),
+            None => self
+                .base_url
+                .render(&scope(account, &Call::default()), Escape::PathSegment)
+                .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
+        };
+        let url = url::Url::parse(&raw).map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(CallError::BadUrl(format!("base URL {raw:?} is not an http(s) URL")));
+        }
+        Ok(url)
+    }
+
+    /// Builds the vendor request for `call`.
+    pub fn build_request(&self, account: &Account, call: &Call) -> Result<HttpRequest, CallError> {
+        let m = self.resolve(&call.resource, &call.method)?;
+        let scope = scope(account, call);
+        let base = self.base_url(account)?;
+        let page = call.page.as_ref();
+
+        let mut url = match page.and_then(|p| p.url.as_deref()) {
+            Some(next) => {
+                let next = base.join(next).map_err(|e| CallError::BadUrl(format!("next page URL: {e}")))?;
+                // Credentials go only to the vendor's own origin, whatever a response body says.
+                if next.origin() != base.origin() {
+                    return Err(CallError::BadUrl(format!("next page URL {next} leaves the vendor's origin")));
+                }
+                next
+            }
+            None => {
+                let path = m
+                    .path
+                    .render(&scope, Escape::PathSegment)
+                    .ok_or_else(|| CallError::Missing(format!("path of {}.{} (id?)", call.resource, call.method)))?;
+                let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
+                let mut url = url::Url::parse(&joined).map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    for (k, t) in self.query.iter().chain(&m.query) {
+                        if let Some(v) = t.render(&scope, Escape::None) {
+                            q.append_pair(k, &v);
+                        }
+                    }
+                    for (k, v) in &call.passthrough {
+                        q.append_pair(k, v);
+                    }
+                }
+                url
+            }
+        };
+        if let Some(p) = page {
+            set_query(&mut url, p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (k, t) in self.headers.iter().chain(&m.headers) {
+            if let Some(v) = t.render(&scope, Escape::None) {
+                headers.push((k.clone(), v));
+            }
+        }
+        let missing_credential = || CallError::Missing("account credentials required by the connector's auth".into());
+        match &self.auth {
+            CompiledAuth::None => {}
+            CompiledAuth::Header(name, t) => {
+                headers.push((name.clone(), t.render(&scope, Escape::None).ok_or_else(missing_credential)?));
+            }
+            CompiledAuth::Query(name, t) => {
+                let v = t.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                set_query(&mut url, [(name.as_str(), v.as_str())]);
+            }
+            CompiledAuth::Basic(user, pass) => {
+                let user = user.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                let pass = pass.render(&scope, Escape::None).unwrap_or_default();
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                headers.push(("Authorization".into(), format!("Basic {token}")));
+            }
+        }
+
+        let mut body = if m.http.has_body() || m.body.is_some() {
+            match &m.body {
+                Some(t) => t.render(&scope),
+                None => call.body.clone(),
+            }
+        } else {
+            None
+        };
+        if let Some(patch) = page.and_then(|p| p.body.as_ref()) {
+            let target = body.get_or_insert_with(|| json!({}));
+            merge(target, patch);
+        }
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        Ok(HttpRequest { method: m.http, url: url.into(), headers, body })
+    }
+}
+
+/// The template scope of a call.
+pub(crate) fn scope(account: &Account, call: &Call) -> Value {
+    let mut s = Map::new();
+    s.insert("credentials".into(), account.credentials.clone());
+    s.insert("context".into(), account.context.clone());
+    if let Some(id) = &call.id {
+        s.insert("id".into(), Value::String(id.clone()));
+    }
+    if let Some(limit) = call.limit {
+        s.insert("limit".into(), Value::from(limit));
+    }
+    s.insert("query".into(), Value::Object(call.query.clone()));
+    if let Some(body) = &call.body {
+        s.insert("body".into(), body.clone());
+    }
+    Value::Object(s)
+}
+
+/// Sets query parameters, replacing existing ones of the same names.
+fn set_query<'a>(url: &mut url::Url, set: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) {
+    let names: Vec<&str> = set.clone().into_iter().map(|(k, _)| k).collect();
+    if names.is_empty() {
+        return;
+    }
+    let kept: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| !names.contains(&k.as_ref())).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let mut q = url.query_pairs_mut();
+    q.clear();
+    for (k, v) in &kept {
+        q.append_pair(k, v);
+    }
+    for (k, v) in set {
+        q.append_pair(k, v);
+    }
+}
+
+/// Deep-merges `patch` into `target` (objects recursively; anything else replaces).
+pub(crate) fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}

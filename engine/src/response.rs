@@ -1,0 +1,216 @@
+//! Interpreting a vendor answer: rate-limit state, error classification, records, next page.
+
+use serde_json::{Value, json};
+
+use crate::connector::{CompiledMethod, Connector};
+use crate::error_code::RemoteErrorCode;
+use crate::expr::type_name;
+use crate::pagination;
+use crate::ratelimit::{self, RateLimitInfo};
+use crate::request::PageState;
+
+/// Response headers with case-insensitive lookup.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// Wraps header pairs (names are lower-cased).
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+    }
+
+    /// First value of a header.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// As a JSON object for expressions (repeated headers joined with `, `).
+    pub fn to_json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.0 {
+            match map.get_mut(k) {
+                Some(Value::String(s)) => {
+                    s.push_str(", ");
+                    s.push_str(v);
+                }
+                _ => {
+                    map.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        }
+        Value::Object(map)
+    }
+}
+
+/// A vendor HTTP answer.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Headers,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+/// A successful result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Records of one page, and where the next page is.
+    List {
+        /// The records, as the vendor sent them.
+        records: Vec<Value>,
+        /// The next page, if any.
+        next: Option<PageState>,
+    },
+    /// One record (null for empty answers such as 204).
+    Single(Value),
+}
+
+/// A vendor-side failure, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteFailure {
+    /// Normalized code.
+    pub code: RemoteErrorCode,
+    /// Vendor's message, or a description.
+    pub message: String,
+    /// Vendor's HTTP status.
+    pub status: u16,
+    /// Vendor's body (JSON, or the text as a JSON string).
+    pub body: Option<Value>,
+}
+
+/// Everything the engine concludes from one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Normalized rate-limit state.
+    pub rate_limit: RateLimitInfo,
+    /// The payload, or the normalized failure.
+    pub result: Result<Payload, RemoteFailure>,
+}
+
+impl Connector {
+    /// Interprets the answer to a request built for `resource.method` with page state `page`.
+    /// `now_ms` is the current time in epoch milliseconds (for reset timestamps).
+    pub fn interpret(
+        &self,
+        resource: &str,
+        method: &str,
+        page: Option<&PageState>,
+        response: HttpResponse,
+        now_ms: i64,
+    ) -> Outcome {
+        let rate_limit = ratelimit::read(self.rate_limit.as_ref(), &response.headers, now_ms);
+        let result = match self.method(resource, method) {
+            Some(m) => self.classify(m, page, response),
+            None => Err(RemoteFailure {
+                code: RemoteErrorCode::ConnectorError,
+                message: format!("connector {} has no method {resource}.{method}", self.name()),
+                status: 0,
+                body: None,
+            }),
+        };
+        Outcome { rate_limit, result }
+    }
+
+    fn classify(&self, m: &CompiledMethod, page: Option<&PageState>, response: HttpResponse) -> Result<Payload, RemoteFailure> {
+        let status = response.status;
+        let success = (200..300).contains(&status);
+        let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&response.body) {
+                Ok(v) => v,
+                Err(e) if success => {
+                    return Err(RemoteFailure {
+                        code: RemoteErrorCode::MappingError,
+                        message: format!("vendor answered {status} with a body that is not JSON: {e}"),
+                        status,
+                        body: Some(Value::String(String::from_utf8_lossy(&response.body).into_owned())),
+                    });
+                }
+                Err(_) => Value::String(String::from_utf8_lossy(&response.body).into_owned()),
+            }
+        };
+
+        if let Some(code) = self.error_code(status, &response.headers, &body) {
+            let message = self.error_message(&body).unwrap_or_else(|| format!("vendor answered {status}"));
+            return Err(RemoteFailure { code, message, status, body: Some(body) });
+        }
+
+        let mapping_error = |message: String| RemoteFailure {
+            code: RemoteErrorCode::MappingError,
+            message,
+            status,
+            body: None,
+        };
+        match &m.records {
+            Some(records_expr) => {
+                let count = records_expr.count(&body).map_err(mapping_error)?;
+                let next = pagination::next(&m.pagination, &body, &response.headers, status, page, count)
+                    .map_err(mapping_error)?;
+                let records = match records_expr.eval_owned(body).map_err(mapping_error)? {
+                    Value::Array(items) => items,
+                    Value::Null => Vec::new(),
+                    other => return Err(mapping_error(format!("records selected {}, not an array", type_name(&other)))),
+                };
+                Ok(Payload::List { records, next })
+            }
+            None => {
+                let record = match &m.record {
+                    Some(e) => e.eval_owned(body).map_err(mapping_error)?,
+                    None => body,
+                };
+                Ok(Payload::Single(record))
+            }
+        }
+    }
+
+    /// The normalized code when the answer is a failure (throttling in a 2xx body included).
+    fn error_code(&self, status: u16, headers: &crate::response::Headers, body: &Value) -> Option<RemoteErrorCode> {
+        let needs_input = self.error_rules.iter().any(|r| r.when.is_some())
+            || self.rate_limit.as_ref().is_some_and(|rl| rl.throttled.is_some());
+        let input = if needs_input {
+            json!({"status": status, "headers": headers.to_json(), "body": body})
+        } else {
+            Value::Null
+        };
+        for rule in &self.error_rules {
+            let status_ok = rule.rule.status.is_empty() || rule.rule.status.contains(&status);
+            // A `when` that fails to evaluate does not match: a rule must not turn data into errors.
+            if status_ok && rule.when.as_ref().is_none_or(|w| w.eval_bool(&input).unwrap_or(false)) {
+                return Some(rule.rule.code);
+            }
+        }
+        if let Some(throttled) = self.rate_limit.as_ref().and_then(|rl| rl.throttled.as_ref())
+            && throttled.eval_bool(&input).unwrap_or(false)
+        {
+            return Some(RemoteErrorCode::RateLimited);
+        }
+        (!(200..300).contains(&status)).then(|| RemoteErrorCode::from_status(status))
+    }
+
+    fn error_message(&self, body: &Value) -> Option<String> {
+        if let Some(e) = &self.error_message
+            && let Ok(v) = e.eval(body)
+        {
+            return text(&v);
+        }
+        // Common shapes: {message}, {error: {message}}, {error: "..."}, {errors: [{message}]}, "text".
+        [&body["message"], &body["error"]["message"], &body["error"], &body["errors"][0]["message"], body]
+            .into_iter()
+            .find_map(text)
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.chars().take(1000).collect()),
+        _ => None,
+    }
+}
