@@ -142,7 +142,9 @@ impl Connector {
                 let mut url = url::Url::parse(&joined).map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
                 {
                     let mut q = url.query_pairs_mut();
-                    for (k, t) in self.query.iter().chain(&m.query) {
+                    // A pass-through parameter overrides the manifest's parameter of the same name.
+                    let overridden = |k: &str| call.passthrough.iter().any(|(p, _)| p == k);
+                    for (k, t) in self.query.iter().chain(&m.query).filter(|(k, _)| !overridden(k)) {
                         if let Some(v) = t.render(&scope, Escape::None) {
                             q.append_pair(k, &v);
                         }

@@ -1,0 +1,135 @@
+//! What proxy and unified calls share: resolving the account, reading reserved query parameters,
+//! running a vendor call, and writing the answer with rate-limit headers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use patchbay_engine::{Account, Call, Connector, Outcome, Payload, RateLimitInfo};
+use serde_json::{Map, Value};
+
+use super::accounts::visible_account;
+use super::{json_body, query_pairs};
+use crate::error::{ApiError, set_headers};
+use crate::server::AppState;
+use crate::store::{AccountRow, AccountStatus, Principal};
+
+/// Largest page size a caller may ask for.
+pub const MAX_LIMIT: u64 = 1000;
+
+/// A resolved call context.
+pub struct Ctx {
+    /// The account.
+    pub account: AccountRow,
+    /// Its decrypted credentials.
+    pub credentials: Value,
+    /// Its connector.
+    pub connector: Arc<Connector>,
+    /// Caller's query without reserved parameters.
+    pub query: Vec<(String, String)>,
+    /// `limit`.
+    pub limit: Option<u64>,
+    /// `next_cursor`.
+    pub cursor: Option<String>,
+    /// `remote_data=false` was asked.
+    pub no_remote_data: bool,
+}
+
+impl Ctx {
+    /// Resolves the account named by `integrated_account_id` for `principal`.
+    pub async fn resolve(state: &AppState, principal: &Principal, raw_query: Option<&str>) -> Result<Self, ApiError> {
+        let mut account_id = None;
+        let mut limit = None;
+        let mut cursor = None;
+        let mut no_remote_data = false;
+        let mut query = Vec::new();
+        for (k, v) in query_pairs(raw_query) {
+            match k.as_str() {
+                "integrated_account_id" => account_id = Some(v),
+                "limit" => {
+                    let n: u64 = v.parse().map_err(|_| ApiError::invalid("limit must be a positive integer"))?;
+                    if n == 0 || n > MAX_LIMIT {
+                        return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}")));
+                    }
+                    limit = Some(n);
+                }
+                "next_cursor" => cursor = Some(v).filter(|c| !c.is_empty()),
+                "remote_data" => no_remote_data = v == "false",
+                _ => query.push((k, v)),
+            }
+        }
+        let account_id = account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
+        let account = visible_account(state, principal, &account_id).await?;
+        let connector = state.registry.get(&account.connector).ok_or_else(|| {
+            ApiError::remote_code(
+                patchbay_engine::RemoteErrorCode::ConnectorError,
+                format!("connector {:?} is not loaded", account.connector),
+            )
+        })?;
+        if account.status != AccountStatus::Active {
+            return Err(ApiError::new(
+                patchbay_engine::ErrorCode::AccountNotActive,
+                format!("integrated account is {}, not active", account.status.as_str()),
+            ));
+        }
+        let plain = state.secrets.open(&account.credentials, account.id.as_bytes()).map_err(ApiError::internal)?;
+        let credentials = serde_json::from_slice(&plain).map_err(ApiError::internal)?;
+        Ok(Self { account, credentials, connector, query, limit, cursor, no_remote_data })
+    }
+
+    /// The engine's view of the account.
+    pub fn engine_account(&self) -> Account<'_> {
+        Account { credentials: &self.credentials, context: &self.account.context, base_url: self.account.base_url.as_deref() }
+    }
+
+    /// The caller's query as a JSON object (`{{query.*}}`).
+    pub fn query_object(&self) -> Map<String, Value> {
+        self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+    }
+
+    /// `patchbay-connector-version`: what served the call.
+    pub fn version_header(&self) -> (&'static str, String) {
+        ("patchbay-connector-version", format!("{}@{}", self.connector.name(), self.connector.version()))
+    }
+
+    /// Runs a vendor call and splits the outcome.
+    pub async fn run(&self, state: &AppState, call: &Call) -> Result<(Payload, RateLimitInfo), ApiError> {
+        let Outcome { rate_limit, result } = state
+            .executor
+            .execute(&self.connector, &self.engine_account(), call)
+            .await
+            .map_err(|mut e| {
+                e.headers.push(self.version_header());
+                e
+            })?;
+        match result {
+            Ok(payload) => Ok((payload, rate_limit)),
+            Err(failure) => {
+                tracing::info!(
+                    account = %self.account.id,
+                    code = failure.code.as_str(),
+                    remote_status = failure.status,
+                    "patchbay.proxy.remote_error"
+                );
+                let mut e = ApiError::remote(failure, rate_limit);
+                e.headers.push(self.version_header());
+                Err(e)
+            }
+        }
+    }
+
+    /// A JSON answer with rate-limit and version headers.
+    pub fn respond(&self, status: axum::http::StatusCode, body: Value, rate_limit: &RateLimitInfo) -> Response {
+        let mut response = (status, Json(body)).into_response();
+        let mut headers = rate_limit.headers(false);
+        headers.push(self.version_header());
+        set_headers(response.headers_mut(), headers);
+        response
+    }
+}
+
+/// A request body: JSON when present, `None` when empty.
+pub fn optional_body(bytes: &Bytes) -> Result<Option<Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) { Ok(None) } else { json_body(bytes).map(Some) }
+}

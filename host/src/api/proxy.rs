@@ -1,0 +1,140 @@
+//! `/proxy/{resource}[/{id}]`: vendor resources as they are, through the connector's methods.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use patchbay_engine::{Call, Payload};
+use serde_json::json;
+
+use super::calls::{Ctx, optional_body};
+use crate::error::ApiError;
+use crate::executor::call_error;
+use crate::server::AppState;
+use crate::store::Principal;
+
+async fn call_method(
+    state: &AppState,
+    principal: &Principal,
+    raw: Option<&str>,
+    resource: &str,
+    methods: &[&str],
+    id: Option<String>,
+    body: Option<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::resolve(state, principal, raw).await?;
+    // The first method the connector has, e.g. PUT prefers `replace` and falls back to `update`.
+    let method = methods.iter().copied().find(|m| ctx.connector.method(resource, m).is_some()).unwrap_or(methods[0]);
+    let compiled = ctx.connector.resolve(resource, method).map_err(call_error)?;
+    let scope = format!("proxy:{resource}.{method}");
+    let page = match &ctx.cursor {
+        Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
+        None => None,
+    };
+    if page.is_some() && !compiled.is_list() {
+        return Err(ApiError::invalid("next_cursor only applies to list methods"));
+    }
+    let call = Call {
+        resource: resource.to_owned(),
+        method: method.to_owned(),
+        id,
+        limit: ctx.limit,
+        query: ctx.query_object(),
+        passthrough: ctx.query.clone(),
+        body,
+        page,
+    };
+    let (payload, rate_limit) = ctx.run(state, &call).await?;
+    let status = if method == "create" { StatusCode::CREATED } else { StatusCode::OK };
+    let body = match payload {
+        Payload::List { records, next } => {
+            let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
+            json!({"result_count": records.len(), "next_cursor": next_cursor, "result": records})
+        }
+        Payload::Single(record) => json!({ "result": record }),
+    };
+    Ok(ctx.respond(status, body, &rate_limit))
+}
+
+/// `GET /proxy/{resource}`: the `list` method.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_method(&state, &p, raw.as_deref(), &resource, &["list"], None, None).await
+}
+
+/// `POST /proxy/{resource}`: the `create` method.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?;
+    call_method(&state, &p, raw.as_deref(), &resource, &["create"], None, body).await
+}
+
+/// `GET /proxy/{resource}/{id}`: the `get` method.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((resource, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_method(&state, &p, raw.as_deref(), &resource, &["get"], Some(id), None).await
+}
+
+/// `PATCH /proxy/{resource}/{id}`: the `update` method.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((resource, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?;
+    call_method(&state, &p, raw.as_deref(), &resource, &["update"], Some(id), body).await
+}
+
+/// `PUT /proxy/{resource}/{id}`: the `replace` method, or `update` when there is none.
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((resource, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?;
+    call_method(&state, &p, raw.as_deref(), &resource, &["replace", "update"], Some(id), body).await
+}
+
+/// `DELETE /proxy/{resource}/{id}`: the `delete` method.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((resource, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_method(&state, &p, raw.as_deref(), &resource, &["delete"], Some(id), None).await
+}
+
+/// `POST /proxy/{resource}/{method}`: a custom method (the body is passed through; `id` may be
+/// given as a query parameter).
+pub async fn custom(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((resource, method)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?;
+    let id = super::query_pairs(raw.as_deref()).into_iter().find(|(k, _)| k == "id").map(|(_, v)| v);
+    call_method(&state, &p, raw.as_deref(), &resource, &[method.as_str()], id, body).await
+}

@@ -1,0 +1,124 @@
+//! `/unified/{model}/{resource}[/{id}]`: vendor data in the unified shape, through the connector's
+//! unified mappings; each record keeps the vendor's original in `remote_data`.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use patchbay_engine::{Call, CompiledUnified, Payload, RemoteErrorCode, UnifiedError};
+use serde_json::{Value, json};
+
+use super::calls::{Ctx, optional_body};
+use crate::error::ApiError;
+use crate::executor::call_error;
+use crate::server::AppState;
+use crate::store::Principal;
+
+fn unified_error(e: UnifiedError) -> ApiError {
+    match e {
+        UnifiedError::NotImplemented { .. } | UnifiedError::MethodNotImplemented { .. } => ApiError::not_found(e.to_string()),
+        UnifiedError::BodyMapping(_) => ApiError::invalid(e.to_string()),
+        UnifiedError::Call(c) => call_error(c),
+    }
+}
+
+/// Maps one vendor record; the result must be an object.
+fn map_record(u: &CompiledUnified, record: Value, remote_data: bool) -> Result<Value, ApiError> {
+    let mapped = u.map_record(&record).map_err(|e| ApiError::remote_code(RemoteErrorCode::MappingError, e))?;
+    let Value::Object(mut obj) = mapped else {
+        return Err(ApiError::remote_code(RemoteErrorCode::MappingError, "unified mapping did not yield an object"));
+    };
+    if remote_data {
+        obj.insert("remote_data".into(), record);
+    }
+    Ok(Value::Object(obj))
+}
+
+async fn call_unified(
+    state: &AppState,
+    principal: &Principal,
+    raw: Option<&str>,
+    (model, resource): (&str, &str),
+    method: &str,
+    id: Option<String>,
+    body: Option<Value>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::resolve(state, principal, raw).await?;
+    let scope = format!("unified:{model}/{resource}.{method}");
+    let page = match &ctx.cursor {
+        Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
+        None => None,
+    };
+    let call = Call { id, limit: ctx.limit, query: ctx.query_object(), body, page, ..Default::default() };
+    let (u, call) = ctx.connector.unified_call(model, resource, method, call).map_err(unified_error)?;
+    let (payload, rate_limit) = ctx.run(state, &call).await?;
+    let remote_data = !ctx.no_remote_data;
+    let status = if method == "create" { StatusCode::CREATED } else { StatusCode::OK };
+    let body = match payload {
+        Payload::List { records, next } => {
+            let result = records.into_iter().map(|r| map_record(u, r, remote_data)).collect::<Result<Vec<_>, _>>()?;
+            let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
+            json!({"result_count": result.len(), "next_cursor": next_cursor, "result": result})
+        }
+        Payload::Single(Value::Null) => json!({ "result": null }),
+        Payload::Single(record) => json!({ "result": map_record(u, record, remote_data)? }),
+    };
+    Ok(ctx.respond(status, body, &rate_limit))
+}
+
+/// `GET /unified/{model}/{resource}`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((model, resource)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "list", None, None).await
+}
+
+/// `POST /unified/{model}/{resource}`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((model, resource)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "create", None, Some(body)).await
+}
+
+/// `GET /unified/{model}/{resource}/{id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((model, resource, id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "get", Some(id), None).await
+}
+
+/// `PATCH /unified/{model}/{resource}/{id}`.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((model, resource, id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "update", Some(id), Some(body)).await
+}
+
+/// `DELETE /unified/{model}/{resource}/{id}`.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+    Path((model, resource, id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "delete", Some(id), None).await
+}

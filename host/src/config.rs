@@ -1,0 +1,40 @@
+//! Runtime configuration of a host process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://patchbay.db";
+
+/// Everything `run` needs besides the listener.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// sqlx database URL (`sqlite://path`).
+    pub database_url: String,
+    /// Directory of connector manifests.
+    pub connectors_dir: PathBuf,
+    /// 32-byte master key; `None` reads `PATCHBAY_SECRET_KEY` or a key file beside the database.
+    pub secret_key: Option<[u8; 32]>,
+    /// Deadline of one vendor call.
+    pub upstream_timeout: Duration,
+    /// Largest request body accepted from callers.
+    pub max_body_bytes: usize,
+    /// Largest vendor answer read.
+    pub max_upstream_body_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for a database URL and connectors directory.
+    pub fn new(database_url: impl Into<String>, connectors_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            connectors_dir: connectors_dir.into(),
+            secret_key: None,
+            upstream_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            max_upstream_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}

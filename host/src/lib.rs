@@ -1,0 +1,19 @@
+//! The Patchbay host: one generic runtime for every vendor.
+//!
+//! It owns what is the same for every integration — credentials (encrypted at rest), integrated
+//! accounts, API tokens, rate-limit normalization, the error taxonomy — and runs connectors that
+//! are data ([`patchbay_engine`]). Product services call it over HTTP ([`server::router`]).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod cursor;
+pub mod error;
+pub mod executor;
+pub mod registry;
+pub mod server;
+pub mod store;
+
+pub use config::Config;
+pub use server::{AppState, run, serve};
