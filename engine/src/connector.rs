@@ -191,12 +191,7 @@ impl Connector {
 
     /// Deserializes and compiles a manifest from a JSON value.
     pub fn from_value(value: Value) -> Result<Self, Vec<Problem>> {
-        let manifest: Manifest = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { "$".to_owned() } else { format!("$.{path}") };
-            vec![Problem { path, message: e.into_inner().to_string() }]
-        })?;
-        Self::compile(manifest)
+        Self::compile(parse_manifest(value).map_err(|p| vec![p])?)
     }
 
     /// Compiles a manifest, reporting every problem at once.
@@ -368,6 +363,15 @@ impl Connector {
         }
         out
     }
+}
+
+/// Deserializes a manifest; the problem names the JSON path of the first structural error.
+pub fn parse_manifest(value: Value) -> Result<Manifest, Problem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { "$".to_owned() } else { format!("$.{path}") };
+        Problem { path, message: e.into_inner().to_string() }
+    })
 }
 
 fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {

@@ -151,13 +151,25 @@ pub fn load_file(path: &Path) -> Result<Connector, FileReport> {
     validate_value(value).map_err(fail)
 }
 
-/// Validates a manifest value against the schema, then compiles it.
+/// Validates a manifest value against the schema and compiles it, reporting the problems of both
+/// at once (a path the schema already flagged is not reported twice).
 pub fn validate_value(value: Value) -> Result<Connector, Vec<Problem>> {
-    let schema_problems = schema_problems(&value);
-    if !schema_problems.is_empty() {
-        return Err(schema_problems);
+    let mut problems = schema_problems(&value);
+    let manifest = match patchbay_engine::connector::parse_manifest(value) {
+        Ok(m) => m,
+        // The schema covers structural errors in full; serde's first error is the fallback.
+        Err(p) if problems.is_empty() => return Err(vec![p]),
+        Err(_) => return Err(problems),
+    };
+    match Connector::compile(manifest) {
+        Ok(c) if problems.is_empty() => Ok(c),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            let fresh: Vec<Problem> = more.into_iter().filter(|p| !problems.iter().any(|q| q.path == p.path)).collect();
+            problems.extend(fresh);
+            Err(problems)
+        }
     }
-    Connector::from_value(value)
 }
 
 fn schema_problems(value: &Value) -> Vec<Problem> {

@@ -221,6 +221,18 @@ impl Store {
         rows.iter().map(account_from_row).collect()
     }
 
+    /// Sets an account's status. (The lifecycle state machine will own transitions; until then
+    /// this is the only writer.)
+    pub async fn set_status(&self, id: &str, status: AccountStatus) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Deletes an account; false when it did not exist.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1").bind(id).execute(&self.pool).await?;

@@ -1,0 +1,228 @@
+//! End-to-end harness: starts a real `patchbay` host (the library's `serve`, on port 0, with a
+//! SQLite file in a fresh directory) next to mock vendor servers, and talks to it over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use patchbay_mock_vendors as mocks;
+use patchbay::{AppState, Config};
+use serde_json::{Value, json};
+
+/// The repository's `connectors/` directory.
+pub fn bundled_connectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors")
+}
+
+/// A fresh, empty scratch directory.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "patchbay-{label}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Copies the bundled connectors (manifests and unified schemas) into `dir`.
+pub fn copy_connectors(dir: &Path) {
+    let src = bundled_connectors();
+    std::fs::create_dir_all(dir.join("unified")).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap().chain(std::fs::read_dir(src.join("unified")).unwrap()) {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let rel = path.strip_prefix(&src).unwrap();
+            std::fs::copy(&path, dir.join(rel)).unwrap();
+        }
+    }
+}
+
+/// A running host.
+pub struct Host {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// An admin token.
+    pub admin: String,
+    /// The host's state (for creating tokens).
+    pub state: Arc<AppState>,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// Scratch directory (database, connectors copy).
+    pub dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options of [`Host::start_with`].
+pub struct HostOptions {
+    /// Connectors directory (default: the bundled ones).
+    pub connectors: Option<PathBuf>,
+    /// Upstream timeout.
+    pub upstream_timeout: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self { connectors: None, upstream_timeout: Duration::from_secs(10) }
+    }
+}
+
+impl Host {
+    /// Starts a host with the bundled connectors.
+    pub async fn start() -> Self {
+        Self::start_with(HostOptions::default()).await
+    }
+
+    /// Starts a host.
+    pub async fn start_with(options: HostOptions) -> Self {
+        let dir = scratch_dir("host");
+        let mut config = Config::new(
+            format!("sqlite://{}", dir.join("patchbay.db").display()),
+            options.connectors.unwrap_or_else(bundled_connectors),
+        );
+        config.secret_key = Some([42; 32]);
+        config.upstream_timeout = options.upstream_timeout;
+        let state = Arc::new(AppState::open(&config).await.expect("host state opens"));
+        let admin = state.store.create_token(true, None).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(patchbay::serve(listener, state.clone(), config.max_body_bytes, async {
+            let _ = rx.await;
+        }));
+        Self { url, admin, state, http: reqwest::Client::new(), dir, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// A token for one tenant.
+    pub async fn tenant_token(&self, tenant: &str) -> String {
+        self.state.store.create_token(false, Some(tenant)).await.unwrap()
+    }
+
+    /// A request with a token.
+    pub fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token)
+    }
+
+    /// GET with the admin token; returns status, headers and JSON body.
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(self.req(reqwest::Method::GET, path, &self.admin).send().await.unwrap()).await
+    }
+
+    /// Sends a JSON request with a token.
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+        let mut r = self.req(method, path, token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        Reply::from(r.send().await.unwrap()).await
+    }
+
+    /// Creates an account with the admin token (201 expected); returns its id.
+    pub async fn account(&self, connector: &str, tenant: &str, credentials: Value, context: Value, base_url: &str) -> String {
+        let body = json!({"connector": connector, "tenant_id": tenant, "credentials": credentials, "context": context, "base_url": base_url});
+        let reply = self.send(reqwest::Method::POST, "/integrated-accounts", &self.admin.clone(), Some(body)).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the host gracefully.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A host answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// JSON body (null when empty).
+    pub body: Value,
+}
+
+impl Reply {
+    async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self { status, headers, body }
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the normalized error body and returns it.
+    pub fn error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        let e = &self.body["error"];
+        assert_eq!(e["code"], code, "{}", self.body);
+        assert!(e["request_id"].as_str().is_some_and(|r| r.starts_with("req_")), "{}", self.body);
+        assert!(e["message"].is_string(), "{}", self.body);
+        assert!(e["remote"].is_boolean(), "{}", self.body);
+        e
+    }
+}
+
+/// Follows `next_cursor` from `first_path` until the end; returns every record and the page count.
+pub async fn walk_pages(host: &Host, first_path: &str) -> (Vec<Value>, usize) {
+    let mut records = Vec::new();
+    let mut pages = 0;
+    let mut path = first_path.to_owned();
+    loop {
+        let reply = host.get(&path).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        pages += 1;
+        let page = reply.body["result"].as_array().unwrap();
+        assert_eq!(reply.body["result_count"], page.len());
+        records.extend(page.iter().cloned());
+        match reply.body["next_cursor"].as_str() {
+            Some(c) => {
+                let sep = if first_path.contains('?') { '&' } else { '?' };
+                path = format!("{first_path}{sep}next_cursor={}", urlencode(c));
+            }
+            None => return (records, pages),
+        }
+        assert!(pages < 1000, "pagination does not end");
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Validates `value` against a unified model schema from `connectors/unified/`.
+pub fn assert_matches_unified_schema(model_resource: &str, value: &Value) {
+    let path = bundled_connectors().join("unified").join(format!("{model_resource}.schema.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{}: {e}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{model_resource} record {value} violates its schema: {errors:?}");
+}
