@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::expr::Expr;
 use crate::manifest::{
-    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Manifest, Pagination, ParamLocation,
-    RateLimitDialect, TimeUnit,
+    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Manifest, Pagination,
+    ParamLocation, RateLimitDialect, TimeUnit,
 };
 use crate::template::{JsonTemplate, Template};
 
@@ -79,13 +79,34 @@ impl CompiledMethod {
 #[derive(Debug)]
 pub(crate) enum CompiledPagination {
     None,
-    Cursor { cursor: Expr, param: String, location: BodyOrQuery },
-    Page { param: String, start: u64, has_more: Option<Expr> },
-    Offset { param: String, next_offset: Option<Expr>, has_more: Option<Expr> },
-    LinkHeader { rel: String },
-    NextUrl { next_url: Expr },
-    GraphqlCursor { page_info: Expr, variable: String },
-    Dynamic { next: Expr },
+    Cursor {
+        cursor: Expr,
+        param: String,
+        location: BodyOrQuery,
+    },
+    Page {
+        param: String,
+        start: u64,
+        has_more: Option<Expr>,
+    },
+    Offset {
+        param: String,
+        next_offset: Option<Expr>,
+        has_more: Option<Expr>,
+    },
+    LinkHeader {
+        rel: String,
+    },
+    NextUrl {
+        next_url: Expr,
+    },
+    GraphqlCursor {
+        page_info: Expr,
+        variable: String,
+    },
+    Dynamic {
+        next: Expr,
+    },
 }
 
 #[derive(Debug)]
@@ -143,7 +164,10 @@ struct Ctx {
 
 impl Ctx {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem { path: path.into(), message: message.into() });
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     fn template(&mut self, path: &str, source: &str) -> Template {
@@ -154,10 +178,16 @@ impl Ctx {
     }
 
     fn templates(&mut self, path: &str, map: &BTreeMap<String, String>) -> Vec<(String, Template)> {
-        map.iter().map(|(k, v)| (k.clone(), self.template(&format!("{path}.{k}"), v))).collect()
+        map.iter()
+            .map(|(k, v)| (k.clone(), self.template(&format!("{path}.{k}"), v)))
+            .collect()
     }
 
-    fn header_templates(&mut self, path: &str, map: &BTreeMap<String, String>) -> Vec<(String, Template)> {
+    fn header_templates(
+        &mut self,
+        path: &str,
+        map: &BTreeMap<String, String>,
+    ) -> Vec<(String, Template)> {
         for name in map.keys() {
             self.header_name(&format!("{path}.{name}"), name);
         }
@@ -172,7 +202,9 @@ impl Ctx {
     }
 
     fn expr(&mut self, path: &str, source: &str) -> Option<Expr> {
-        Expr::compile(source).map_err(|e| self.problem(path, e)).ok()
+        Expr::compile(source)
+            .map_err(|e| self.problem(path, e))
+            .ok()
     }
 
     fn opt_expr(&mut self, path: &str, source: &Option<String>) -> Option<Expr> {
@@ -184,7 +216,14 @@ impl Connector {
     /// Parses and compiles a manifest from JSON text.
     pub fn from_json(text: &str) -> Result<Self, Vec<Problem>> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            vec![Problem { path: "$".into(), message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()) }]
+            vec![Problem {
+                path: "$".into(),
+                message: format!(
+                    "invalid JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            }]
         })?;
         Self::from_value(value)
     }
@@ -196,20 +235,29 @@ impl Connector {
 
     /// Compiles a manifest, reporting every problem at once.
     pub fn compile(manifest: Manifest) -> Result<Self, Vec<Problem>> {
-        let mut cx = Ctx { problems: Vec::new() };
+        let mut cx = Ctx {
+            problems: Vec::new(),
+        };
         let valid_name = !manifest.name.is_empty()
-            && manifest.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && manifest
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !valid_name {
             cx.problem("$.name", "must be lower-case letters, digits, '_' or '-'");
         }
         let base_url = cx.template("$.base_url", &manifest.base_url);
-        if !(manifest.base_url.starts_with("https://") || manifest.base_url.starts_with("http://")) {
+        if !(manifest.base_url.starts_with("https://") || manifest.base_url.starts_with("http://"))
+        {
             cx.problem("$.base_url", "must start with https:// or http://");
         }
         let headers = cx.header_templates("$.headers", &manifest.headers);
         let query = cx.templates("$.query", &manifest.query);
         let auth = compile_auth(&mut cx, &manifest.auth);
-        let rate_limit = manifest.rate_limit.as_ref().map(|rl| compile_rate_limit(&mut cx, rl));
+        let rate_limit = manifest
+            .rate_limit
+            .as_ref()
+            .map(|rl| compile_rate_limit(&mut cx, rl));
         let error_message = cx.opt_expr("$.errors.message", &manifest.errors.message);
         let error_rules = manifest
             .errors
@@ -221,7 +269,10 @@ impl Connector {
                 if rule.status.is_empty() && rule.when.is_none() {
                     cx.problem(&path, "a rule needs `status`, `when`, or both");
                 }
-                CompiledRule { rule: rule.clone(), when: cx.opt_expr(&format!("{path}.when"), &rule.when) }
+                CompiledRule {
+                    rule: rule.clone(),
+                    when: cx.opt_expr(&format!("{path}.when"), &rule.when),
+                }
             })
             .collect();
 
@@ -235,9 +286,14 @@ impl Connector {
                 let path = format!("$.resources.{rname}.methods.{mname}");
                 let pagination = m.pagination.as_ref().or(manifest.pagination.as_ref());
                 let pagination = match (&m.records, pagination) {
-                    (Some(_), Some(p)) => compile_pagination(&mut cx, &format!("{path}.pagination"), p),
+                    (Some(_), Some(p)) => {
+                        compile_pagination(&mut cx, &format!("{path}.pagination"), p)
+                    }
                     (None, Some(_)) if m.pagination.is_some() => {
-                        cx.problem(format!("{path}.pagination"), "pagination needs `records` (the method returns one record)");
+                        cx.problem(
+                            format!("{path}.pagination"),
+                            "pagination needs `records` (the method returns one record)",
+                        );
                         CompiledPagination::None
                     }
                     _ => CompiledPagination::None,
@@ -276,14 +332,20 @@ impl Connector {
                     let path = format!("$.unified.{model}.{uresource}.{umethod}");
                     let method = u.method.clone().unwrap_or_else(|| umethod.clone());
                     match resources.get(&u.resource).map(|ms| ms.get(&method)) {
-                        None => cx.problem(format!("{path}.resource"), format!("no resource {:?}", u.resource)),
+                        None => cx.problem(
+                            format!("{path}.resource"),
+                            format!("no resource {:?}", u.resource),
+                        ),
                         Some(None) => cx.problem(
                             format!("{path}.method"),
                             format!("resource {:?} has no method {method:?}", u.resource),
                         ),
                         Some(Some(vm)) if umethod == "list" && !vm.is_list() => cx.problem(
                             format!("{path}.method"),
-                            format!("unified list calls {}.{method}, which has no `records`", u.resource),
+                            format!(
+                                "unified list calls {}.{method}, which has no `records`",
+                                u.resource
+                            ),
                         ),
                         _ => {}
                     }
@@ -294,7 +356,8 @@ impl Connector {
                             method,
                             query: cx.templates(&format!("{path}.query"), &u.query),
                             response: cx.opt_expr(&format!("{path}.response"), &u.response),
-                            request_body: cx.opt_expr(&format!("{path}.request_body"), &u.request_body),
+                            request_body: cx
+                                .opt_expr(&format!("{path}.request_body"), &u.request_body),
                         },
                     );
                 }
@@ -305,7 +368,18 @@ impl Connector {
         if !cx.problems.is_empty() {
             return Err(cx.problems);
         }
-        Ok(Self { manifest, base_url, headers, query, auth, resources, rate_limit, error_message, error_rules, unified })
+        Ok(Self {
+            manifest,
+            base_url,
+            headers,
+            query,
+            auth,
+            resources,
+            rate_limit,
+            error_message,
+            error_rules,
+            unified,
+        })
     }
 
     /// The connector's name.
@@ -330,12 +404,15 @@ impl Connector {
 
     /// A unified method.
     pub fn unified(&self, model: &str, resource: &str, method: &str) -> Option<&CompiledUnified> {
-        self.unified.get(&(model.to_owned(), resource.to_owned()))?.get(method)
+        self.unified
+            .get(&(model.to_owned(), resource.to_owned()))?
+            .get(method)
     }
 
     /// Whether the connector implements a unified resource.
     pub fn has_unified(&self, model: &str, resource: &str) -> bool {
-        self.unified.contains_key(&(model.to_owned(), resource.to_owned()))
+        self.unified
+            .contains_key(&(model.to_owned(), resource.to_owned()))
     }
 
     /// Every expression in the connector with its JSON path (for differential tests and tooling).
@@ -369,15 +446,26 @@ impl Connector {
 pub fn parse_manifest(value: Value) -> Result<Manifest, Problem> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { "$".to_owned() } else { format!("$.{path}") };
-        Problem { path, message: e.into_inner().to_string() }
+        let path = if path == "." {
+            "$".to_owned()
+        } else {
+            format!("$.{path}")
+        };
+        Problem {
+            path,
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
 fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {
     match auth {
         Auth::None => CompiledAuth::None,
-        Auth::ApiKey { location, name, value } => {
+        Auth::ApiKey {
+            location,
+            name,
+            value,
+        } => {
             let t = cx.template("$.auth.value", value);
             if name.is_empty() {
                 cx.problem("$.auth.name", "must not be empty");
@@ -395,15 +483,22 @@ fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {
             CompiledAuth::Header("Authorization".into(), t)
         }
         Auth::Oauth2(o) => {
-            if o.grant == crate::manifest::OAuth2Grant::AuthorizationCode && o.authorize_url.is_none() {
-                cx.problem("$.auth.authorize_url", "the authorization_code grant needs an authorize_url");
+            if o.grant == crate::manifest::OAuth2Grant::AuthorizationCode
+                && o.authorize_url.is_none()
+            {
+                cx.problem(
+                    "$.auth.authorize_url",
+                    "the authorization_code grant needs an authorize_url",
+                );
             }
-            let t = Template::parse("Bearer {{credentials.access_token}}").expect("static template");
+            let t =
+                Template::parse("Bearer {{credentials.access_token}}").expect("static template");
             CompiledAuth::Header("Authorization".into(), t)
         }
-        Auth::Basic { username, password } => {
-            CompiledAuth::Basic(cx.template("$.auth.username", username), cx.template("$.auth.password", password))
-        }
+        Auth::Basic { username, password } => CompiledAuth::Basic(
+            cx.template("$.auth.username", username),
+            cx.template("$.auth.password", password),
+        ),
     }
 }
 
@@ -429,21 +524,39 @@ fn compile_rate_limit(cx: &mut Ctx, rl: &RateLimitDialect) -> CompiledRateLimit 
 
 /// `Retry-After` as RFC 9110 defines it (delay-seconds or HTTP-date).
 pub(crate) fn default_retry_after() -> HeaderTime {
-    HeaderTime { header: "retry-after".into(), unit: TimeUnit::DeltaSeconds }
+    HeaderTime {
+        header: "retry-after".into(),
+        unit: TimeUnit::DeltaSeconds,
+    }
 }
 
 fn compile_pagination(cx: &mut Ctx, path: &str, p: &Pagination) -> CompiledPagination {
     let mut req = |field: &str, src: &str| cx.expr(&format!("{path}.{field}"), src);
     let compiled = match p {
         Pagination::None => Some(CompiledPagination::None),
-        Pagination::Cursor { cursor, param, location } => req("cursor", cursor)
-            .map(|cursor| CompiledPagination::Cursor { cursor, param: param.clone(), location: *location }),
-        Pagination::Page { param, start, has_more } => Some(CompiledPagination::Page {
+        Pagination::Cursor {
+            cursor,
+            param,
+            location,
+        } => req("cursor", cursor).map(|cursor| CompiledPagination::Cursor {
+            cursor,
+            param: param.clone(),
+            location: *location,
+        }),
+        Pagination::Page {
+            param,
+            start,
+            has_more,
+        } => Some(CompiledPagination::Page {
             param: param.clone(),
             start: *start,
             has_more: cx.opt_expr(&format!("{path}.has_more"), has_more),
         }),
-        Pagination::Offset { param, next_offset, has_more } => Some(CompiledPagination::Offset {
+        Pagination::Offset {
+            param,
+            next_offset,
+            has_more,
+        } => Some(CompiledPagination::Offset {
             param: param.clone(),
             next_offset: cx.opt_expr(&format!("{path}.next_offset"), next_offset),
             has_more: cx.opt_expr(&format!("{path}.has_more"), has_more),
@@ -452,9 +565,16 @@ fn compile_pagination(cx: &mut Ctx, path: &str, p: &Pagination) -> CompiledPagin
         Pagination::NextUrl { next_url } => {
             req("next_url", next_url).map(|next_url| CompiledPagination::NextUrl { next_url })
         }
-        Pagination::GraphqlCursor { page_info, variable } => req("page_info", page_info)
-            .map(|page_info| CompiledPagination::GraphqlCursor { page_info, variable: variable.clone() }),
-        Pagination::Dynamic { next } => req("next", next).map(|next| CompiledPagination::Dynamic { next }),
+        Pagination::GraphqlCursor {
+            page_info,
+            variable,
+        } => req("page_info", page_info).map(|page_info| CompiledPagination::GraphqlCursor {
+            page_info,
+            variable: variable.clone(),
+        }),
+        Pagination::Dynamic { next } => {
+            req("next", next).map(|next| CompiledPagination::Dynamic { next })
+        }
     };
     compiled.unwrap_or(CompiledPagination::None)
 }

@@ -155,8 +155,14 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_taxonomy() {
-        assert_eq!(RemoteErrorCode::from_status(503), RemoteErrorCode::RemoteServerError);
-        assert_eq!(RemoteErrorCode::from_status(422), RemoteErrorCode::RemoteInvalidRequest);
+        assert_eq!(
+            RemoteErrorCode::from_status(503),
+            RemoteErrorCode::RemoteServerError
+        );
+        assert_eq!(
+            RemoteErrorCode::from_status(422),
+            RemoteErrorCode::RemoteInvalidRequest
+        );
         assert_eq!(RemoteErrorCode::RemoteServerError.status(), 502);
         assert_eq!(ErrorCode::AccountNotActive.status(), 409);
     }

@@ -32,7 +32,10 @@ pub struct Expr {
 
 impl std::fmt::Debug for Expr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Expr").field("source", &self.source).field("fast", &self.fast.is_some()).finish()
+        f.debug_struct("Expr")
+            .field("source", &self.source)
+            .field("fast", &self.fast.is_some())
+            .finish()
     }
 }
 
@@ -40,7 +43,11 @@ impl Expr {
     /// Compiles `source`; the error is jaq's message.
     pub fn compile(source: &str) -> Result<Self, String> {
         let filter = compile_jq(source)?;
-        Ok(Self { source: source.to_owned(), fast: FastExpr::parse(source), filter })
+        Ok(Self {
+            source: source.to_owned(),
+            fast: FastExpr::parse(source),
+            filter,
+        })
     }
 
     /// The expression's text.
@@ -79,7 +86,11 @@ impl Expr {
         let len = |v: Option<&Value>| match v {
             None | Some(Value::Null) => Ok(0),
             Some(Value::Array(items)) => Ok(items.len()),
-            Some(other) => Err(format!("`{}` selected {}, not an array", self.source, type_name(other))),
+            Some(other) => Err(format!(
+                "`{}` selected {}, not an array",
+                self.source,
+                type_name(other)
+            )),
         };
         if let Some(fast) = &self.fast
             && let Some(found) = fast.get_ref(input)
@@ -106,12 +117,17 @@ impl Expr {
 
     /// Evaluates to a boolean with jq truthiness (null and false are false).
     pub fn eval_bool(&self, input: &Value) -> Result<bool, String> {
-        Ok(!matches!(self.eval(input)?, Value::Null | Value::Bool(false)))
+        Ok(!matches!(
+            self.eval(input)?,
+            Value::Null | Value::Bool(false)
+        ))
     }
 }
 
 fn compile_jq(source: &str) -> Result<JqFilter, String> {
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
@@ -119,15 +135,32 @@ fn compile_jq(source: &str) -> Result<JqFilter, String> {
     let loader = Loader::new(defs);
     let arena = Arena::default();
     let modules = loader
-        .load(&arena, File { code: source, path: () })
-        .map_err(|errs| format!("cannot parse jq `{source}`: {:?}", errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()))?;
-    jaq_core::Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
-        let undefined: Vec<String> = errs
-            .into_iter()
-            .flat_map(|(_, es)| es.into_iter().map(|(name, _)| name.to_string()))
-            .collect();
-        format!("cannot compile jq `{source}`: undefined {}", undefined.join(", "))
-    })
+        .load(
+            &arena,
+            File {
+                code: source,
+                path: (),
+            },
+        )
+        .map_err(|errs| {
+            format!(
+                "cannot parse jq `{source}`: {:?}",
+                errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()
+            )
+        })?;
+    jaq_core::Compiler::default()
+        .with_funs(funs)
+        .compile(modules)
+        .map_err(|errs| {
+            let undefined: Vec<String> = errs
+                .into_iter()
+                .flat_map(|(_, es)| es.into_iter().map(|(name, _)| name.to_string()))
+                .collect();
+            format!(
+                "cannot compile jq `{source}`: undefined {}",
+                undefined.join(", ")
+            )
+        })
 }
 
 /// The JSON type of a value, for messages.
@@ -149,7 +182,9 @@ fn to_json(v: &Val) -> Value {
         Val::Bool(b) => Value::Bool(*b),
         Val::Num(n) => {
             let text = n.to_string();
-            serde_json::from_str::<serde_json::Number>(&text).map(Value::Number).unwrap_or(Value::Null)
+            serde_json::from_str::<serde_json::Number>(&text)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)
         }
         Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Val::Arr(items) => Value::Array(items.iter().map(to_json).collect()),
@@ -176,7 +211,10 @@ mod tests {
     fn evaluates_general_jq() {
         let e = Expr::compile("[.items[] | select(.n > 1) | .n * 2]").unwrap();
         assert!(!e.is_fast());
-        assert_eq!(e.eval(&json!({"items": [{"n": 1}, {"n": 2}]})).unwrap(), json!([4]));
+        assert_eq!(
+            e.eval(&json!({"items": [{"n": 1}, {"n": 2}]})).unwrap(),
+            json!([4])
+        );
     }
 
     #[test]
@@ -208,7 +246,10 @@ mod tests {
     #[test]
     fn eval_owned_moves_records_out() {
         let e = Expr::compile(".results").unwrap();
-        assert_eq!(e.eval_owned(json!({"results": [1, 2]})).unwrap(), json!([1, 2]));
+        assert_eq!(
+            e.eval_owned(json!({"results": [1, 2]})).unwrap(),
+            json!([1, 2])
+        );
         assert_eq!(e.eval_owned(json!({})).unwrap(), Value::Null);
     }
 }

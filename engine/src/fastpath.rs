@@ -30,7 +30,10 @@ pub enum Step {
 impl FastExpr {
     /// Compiles `source` if it is in the fast subset.
     pub fn parse(source: &str) -> Option<Self> {
-        let mut p = Parser { s: source.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: source.as_bytes(),
+            i: 0,
+        };
         let e = p.expr()?;
         p.ws();
         (p.i == p.s.len()).then_some(e)
@@ -169,7 +172,10 @@ impl Parser<'_> {
                         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                             self.i += 1;
                         }
-                        let n = std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()?;
+                        let n = std::str::from_utf8(&self.s[start..self.i])
+                            .ok()?
+                            .parse()
+                            .ok()?;
                         steps.push(Step::Index(n));
                     }
                     if !self.eat(b']') {
@@ -190,7 +196,11 @@ impl Parser<'_> {
         }
         loop {
             self.ws();
-            let key = if self.peek() == Some(b'"') { self.string()? } else { self.ident()? };
+            let key = if self.peek() == Some(b'"') {
+                self.string()?
+            } else {
+                self.ident()?
+            };
             if self.eat(b':') {
                 let value = self.expr()?;
                 members.push((key, value));
@@ -209,15 +219,33 @@ impl Parser<'_> {
 
     fn ident(&mut self) -> Option<String> {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        {
             self.i += 1;
         }
         let id = std::str::from_utf8(&self.s[start..self.i]).ok()?;
         // jq keywords cannot be bare keys or path steps in every jq dialect: leave them to jaq.
         let keyword = matches!(
             id,
-            "if" | "then" | "elif" | "else" | "end" | "as" | "def" | "reduce" | "foreach" | "try" | "catch"
-                | "label" | "import" | "include" | "and" | "or" | "not" | "__loc__"
+            "if" | "then"
+                | "elif"
+                | "else"
+                | "end"
+                | "as"
+                | "def"
+                | "reduce"
+                | "foreach"
+                | "try"
+                | "catch"
+                | "label"
+                | "import"
+                | "include"
+                | "and"
+                | "or"
+                | "not"
+                | "__loc__"
         );
         (!id.is_empty() && !id.as_bytes()[0].is_ascii_digit() && !keyword).then(|| id.to_owned())
     }
@@ -254,7 +282,10 @@ impl Parser<'_> {
         if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        let n: i64 = std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()?;
+        let n: i64 = std::str::from_utf8(&self.s[start..self.i])
+            .ok()?
+            .parse()
+            .ok()?;
         Some(FastExpr::Literal(Value::from(n)))
     }
 }
@@ -277,7 +308,16 @@ mod tests {
             ]))
         );
         assert!(FastExpr::parse("{id, name: .n, nested: {x: 1, y: \"s\"}}").is_some());
-        for outside in [".a | .b", ".a[]", "{a: .b // 1}", "\"x\\(.a)\"", ".a?", "1.5", "[.a]", "{(.k): 1}"] {
+        for outside in [
+            ".a | .b",
+            ".a[]",
+            "{a: .b // 1}",
+            "\"x\\(.a)\"",
+            ".a?",
+            "1.5",
+            "[.a]",
+            "{(.k): 1}",
+        ] {
             assert_eq!(FastExpr::parse(outside), None, "{outside}");
         }
     }
@@ -285,10 +325,18 @@ mod tests {
     #[test]
     fn evaluates_like_jq() {
         let e = FastExpr::parse("{id, email: .p.email, first: .list[0], gone: .x.y}").unwrap();
-        let out = e.eval(&json!({"id": 7, "p": {"email": "e"}, "list": ["a"]})).unwrap();
-        assert_eq!(out, json!({"id": 7, "email": "e", "first": "a", "gone": null}));
+        let out = e
+            .eval(&json!({"id": 7, "p": {"email": "e"}, "list": ["a"]}))
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"id": 7, "email": "e", "first": "a", "gone": null})
+        );
         // jq raises "cannot index number": the fast path declines.
-        assert_eq!(FastExpr::parse(".a.b").unwrap().eval(&json!({"a": 1})), None);
+        assert_eq!(
+            FastExpr::parse(".a.b").unwrap().eval(&json!({"a": 1})),
+            None
+        );
     }
 
     #[test]

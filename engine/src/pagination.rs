@@ -24,24 +24,45 @@ pub(crate) fn next(
         query: [(param.to_owned(), value)].into_iter().collect(),
         ..Default::default()
     };
-    let current_number = |param: &str| current.and_then(|p| p.query.get(param)).and_then(|v| v.parse::<u64>().ok());
+    let current_number = |param: &str| {
+        current
+            .and_then(|p| p.query.get(param))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     Ok(match strategy {
         CompiledPagination::None => None,
-        CompiledPagination::Cursor { cursor, param, location } => match scalar(&cursor.eval(body)?) {
-            None => None,
-            Some(c) => Some(match location {
-                BodyOrQuery::Query => query_state(param, c),
-                BodyOrQuery::Body => PageState { body: Some(json!({ param: c })), ..Default::default() },
-            }),
-        },
-        CompiledPagination::Page { param, start, has_more } => {
+        CompiledPagination::Cursor {
+            cursor,
+            param,
+            location,
+        } => scalar(&cursor.eval(body)?).map(|c| match location {
+            BodyOrQuery::Query => query_state(param, c),
+            BodyOrQuery::Body => PageState {
+                body: Some(json!({ param: c })),
+                ..Default::default()
+            },
+        }),
+        CompiledPagination::Page {
+            param,
+            start,
+            has_more,
+        } => {
             let more = match has_more {
                 Some(e) => e.eval_bool(body)?,
                 None => records > 0,
             };
-            more.then(|| query_state(param, (current_number(param).unwrap_or(*start) + 1).to_string()))
+            more.then(|| {
+                query_state(
+                    param,
+                    (current_number(param).unwrap_or(*start) + 1).to_string(),
+                )
+            })
         }
-        CompiledPagination::Offset { param, next_offset, has_more } => {
+        CompiledPagination::Offset {
+            param,
+            next_offset,
+            has_more,
+        } => {
             let more = match has_more {
                 Some(e) => e.eval_bool(body)?,
                 None => records > 0,
@@ -51,23 +72,36 @@ pub(crate) fn next(
             } else if let Some(e) = next_offset {
                 scalar(&e.eval(body)?).map(|n| query_state(param, n))
             } else {
-                Some(query_state(param, (current_number(param).unwrap_or(0) + records as u64).to_string()))
+                Some(query_state(
+                    param,
+                    (current_number(param).unwrap_or(0) + records as u64).to_string(),
+                ))
             }
         }
         CompiledPagination::LinkHeader { rel } => headers
             .get_all("link")
             .find_map(|h| link_with_rel(h, rel))
-            .map(|url| PageState { url: Some(url), ..Default::default() }),
+            .map(|url| PageState {
+                url: Some(url),
+                ..Default::default()
+            }),
         CompiledPagination::NextUrl { next_url } => {
-            scalar(&next_url.eval(body)?).map(|url| PageState { url: Some(url), ..Default::default() })
+            scalar(&next_url.eval(body)?).map(|url| PageState {
+                url: Some(url),
+                ..Default::default()
+            })
         }
-        CompiledPagination::GraphqlCursor { page_info, variable } => {
+        CompiledPagination::GraphqlCursor {
+            page_info,
+            variable,
+        } => {
             let info = page_info.eval(body)?;
             let has_next = info["hasNextPage"].as_bool().unwrap_or(false);
             match (has_next, scalar(&info["endCursor"])) {
-                (true, Some(cursor)) => {
-                    Some(PageState { body: Some(json!({"variables": { variable: cursor }})), ..Default::default() })
-                }
+                (true, Some(cursor)) => Some(PageState {
+                    body: Some(json!({"variables": { variable: cursor }})),
+                    ..Default::default()
+                }),
                 _ => None,
             }
         }
@@ -87,7 +121,10 @@ pub(crate) fn next(
                 Value::Object(o) => {
                     let mut state = PageState::default();
                     if let Some(Value::Object(q)) = o.get("query") {
-                        state.query = q.iter().filter_map(|(k, v)| scalar(v).map(|v| (k.clone(), v))).collect();
+                        state.query = q
+                            .iter()
+                            .filter_map(|(k, v)| scalar(v).map(|v| (k.clone(), v)))
+                            .collect();
                     }
                     if let Some(b) = o.get("body").filter(|b| !b.is_null()) {
                         state.body = Some(b.clone());
@@ -98,7 +135,11 @@ pub(crate) fn next(
                     state.url = o.get("url").and_then(scalar);
                     Some(state)
                 }
-                other => return Err(format!("dynamic pagination must yield null or an object, got {other}")),
+                other => {
+                    return Err(format!(
+                        "dynamic pagination must yield null or an object, got {other}"
+                    ));
+                }
             }
         }
     })
@@ -125,9 +166,16 @@ pub fn link_with_rel(header: &str, rel: &str) -> Option<String> {
         let params_end = next_link_start(after).unwrap_or(after.len());
         let params = &after[..params_end];
         let matches = params.split(';').any(|p| {
-            let Some((k, v)) = p.split_once('=') else { return false };
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
             k.trim().eq_ignore_ascii_case("rel")
-                && v.trim().trim_end_matches(',').trim().trim_matches('"').split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case(rel))
+                && v.trim()
+                    .trim_end_matches(',')
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
         });
         if matches {
             return Some(target.to_owned());
@@ -158,30 +206,90 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Headers {
-        Headers::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Headers::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn cursor_from_body() {
-        let s = CompiledPagination::Cursor { cursor: e(".paging.next.after"), param: "after".into(), location: BodyOrQuery::Query };
-        let got = next(&s, &json!({"paging": {"next": {"after": "abc"}}}), &Headers::default(), 200, None, 10).unwrap();
+        let s = CompiledPagination::Cursor {
+            cursor: e(".paging.next.after"),
+            param: "after".into(),
+            location: BodyOrQuery::Query,
+        };
+        let got = next(
+            &s,
+            &json!({"paging": {"next": {"after": "abc"}}}),
+            &Headers::default(),
+            200,
+            None,
+            10,
+        )
+        .unwrap();
         assert_eq!(got.unwrap().query["after"], "abc");
-        assert_eq!(next(&s, &json!({"results": []}), &Headers::default(), 200, None, 0).unwrap(), None);
-        let b = CompiledPagination::Cursor { cursor: e(".next"), param: "cursor".into(), location: BodyOrQuery::Body };
-        let got = next(&b, &json!({"next": 7}), &Headers::default(), 200, None, 1).unwrap().unwrap();
+        assert_eq!(
+            next(
+                &s,
+                &json!({"results": []}),
+                &Headers::default(),
+                200,
+                None,
+                0
+            )
+            .unwrap(),
+            None
+        );
+        let b = CompiledPagination::Cursor {
+            cursor: e(".next"),
+            param: "cursor".into(),
+            location: BodyOrQuery::Body,
+        };
+        let got = next(&b, &json!({"next": 7}), &Headers::default(), 200, None, 1)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.body, Some(json!({"cursor": "7"})));
     }
 
     #[test]
     fn page_numbers_advance_and_stop() {
-        let s = CompiledPagination::Page { param: "page".into(), start: 1, has_more: None };
-        let p2 = next(&s, &json!([1]), &Headers::default(), 200, None, 1).unwrap().unwrap();
+        let s = CompiledPagination::Page {
+            param: "page".into(),
+            start: 1,
+            has_more: None,
+        };
+        let p2 = next(&s, &json!([1]), &Headers::default(), 200, None, 1)
+            .unwrap()
+            .unwrap();
         assert_eq!(p2.query["page"], "2");
-        let p3 = next(&s, &json!([1]), &Headers::default(), 200, Some(&p2), 1).unwrap().unwrap();
+        let p3 = next(&s, &json!([1]), &Headers::default(), 200, Some(&p2), 1)
+            .unwrap()
+            .unwrap();
         assert_eq!(p3.query["page"], "3");
-        assert_eq!(next(&s, &json!([]), &Headers::default(), 200, Some(&p3), 0).unwrap(), None);
-        let with_more = CompiledPagination::Page { param: "p".into(), start: 0, has_more: Some(e(".more")) };
-        assert_eq!(next(&with_more, &json!({"more": false}), &Headers::default(), 200, None, 5).unwrap(), None);
+        assert_eq!(
+            next(&s, &json!([]), &Headers::default(), 200, Some(&p3), 0).unwrap(),
+            None
+        );
+        let with_more = CompiledPagination::Page {
+            param: "p".into(),
+            start: 0,
+            has_more: Some(e(".more")),
+        };
+        assert_eq!(
+            next(
+                &with_more,
+                &json!({"more": false}),
+                &Headers::default(),
+                200,
+                None,
+                5
+            )
+            .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -192,49 +300,123 @@ mod tests {
             has_more: Some(e(".additional_data.pagination.more_items_in_collection")),
         };
         let body = json!({"additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 100}}});
-        assert_eq!(next(&pd, &body, &Headers::default(), 200, None, 100).unwrap().unwrap().query["start"], "100");
+        assert_eq!(
+            next(&pd, &body, &Headers::default(), 200, None, 100)
+                .unwrap()
+                .unwrap()
+                .query["start"],
+            "100"
+        );
         let last = json!({"additional_data": {"pagination": {"more_items_in_collection": false}}});
-        assert_eq!(next(&pd, &last, &Headers::default(), 200, None, 3).unwrap(), None);
-        let counting = CompiledPagination::Offset { param: "offset".into(), next_offset: None, has_more: None };
-        let p = next(&counting, &json!([]), &Headers::default(), 200, None, 25).unwrap().unwrap();
-        let p = next(&counting, &json!([]), &Headers::default(), 200, Some(&p), 25).unwrap().unwrap();
+        assert_eq!(
+            next(&pd, &last, &Headers::default(), 200, None, 3).unwrap(),
+            None
+        );
+        let counting = CompiledPagination::Offset {
+            param: "offset".into(),
+            next_offset: None,
+            has_more: None,
+        };
+        let p = next(&counting, &json!([]), &Headers::default(), 200, None, 25)
+            .unwrap()
+            .unwrap();
+        let p = next(
+            &counting,
+            &json!([]),
+            &Headers::default(),
+            200,
+            Some(&p),
+            25,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(p.query["offset"], "50");
     }
 
     #[test]
     fn link_header_rel_next() {
         let h = r#"<https://api.github.com/repositories/1/issues?page=2>; rel="next", <https://api.github.com/repositories/1/issues?page=5>; rel="last""#;
-        assert_eq!(link_with_rel(h, "next").unwrap(), "https://api.github.com/repositories/1/issues?page=2");
-        assert_eq!(link_with_rel(h, "last").unwrap(), "https://api.github.com/repositories/1/issues?page=5");
+        assert_eq!(
+            link_with_rel(h, "next").unwrap(),
+            "https://api.github.com/repositories/1/issues?page=2"
+        );
+        assert_eq!(
+            link_with_rel(h, "last").unwrap(),
+            "https://api.github.com/repositories/1/issues?page=5"
+        );
         assert_eq!(link_with_rel(h, "prev"), None);
         // Quoted parameters may contain commas and '<'; rel may list several relations.
         let tricky = r#"<https://x/a>; title="a, <b>"; rel="prev", <https://x/c>; rel="next last""#;
         assert_eq!(link_with_rel(tricky, "next").unwrap(), "https://x/c");
         let s = CompiledPagination::LinkHeader { rel: "next".into() };
-        let got = next(&s, &json!([]), &headers(&[("Link", h)]), 200, None, 30).unwrap().unwrap();
-        assert_eq!(got.url.unwrap(), "https://api.github.com/repositories/1/issues?page=2");
+        let got = next(&s, &json!([]), &headers(&[("Link", h)]), 200, None, 30)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got.url.unwrap(),
+            "https://api.github.com/repositories/1/issues?page=2"
+        );
     }
 
     #[test]
     fn next_url_and_graphql() {
-        let s = CompiledPagination::NextUrl { next_url: e(".next") };
-        assert!(next(&s, &json!({"next": null}), &Headers::default(), 200, None, 1).unwrap().is_none());
-        let g = CompiledPagination::GraphqlCursor { page_info: e(".data.issues.pageInfo"), variable: "after".into() };
-        let body = json!({"data": {"issues": {"pageInfo": {"hasNextPage": true, "endCursor": "c1"}}}});
-        let got = next(&g, &body, &Headers::default(), 200, None, 50).unwrap().unwrap();
+        let s = CompiledPagination::NextUrl {
+            next_url: e(".next"),
+        };
+        assert!(
+            next(
+                &s,
+                &json!({"next": null}),
+                &Headers::default(),
+                200,
+                None,
+                1
+            )
+            .unwrap()
+            .is_none()
+        );
+        let g = CompiledPagination::GraphqlCursor {
+            page_info: e(".data.issues.pageInfo"),
+            variable: "after".into(),
+        };
+        let body =
+            json!({"data": {"issues": {"pageInfo": {"hasNextPage": true, "endCursor": "c1"}}}});
+        let got = next(&g, &body, &Headers::default(), 200, None, 50)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.body, Some(json!({"variables": {"after": "c1"}})));
-        let done = json!({"data": {"issues": {"pageInfo": {"hasNextPage": false, "endCursor": "c2"}}}});
-        assert!(next(&g, &done, &Headers::default(), 200, None, 50).unwrap().is_none());
+        let done =
+            json!({"data": {"issues": {"pageInfo": {"hasNextPage": false, "endCursor": "c2"}}}});
+        assert!(
+            next(&g, &done, &Headers::default(), 200, None, 50)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn dynamic_expression() {
         let d = CompiledPagination::Dynamic {
-            next: e(r#"if .body.has_more then {query: {starting_after: .body.data[-1].id}} else null end"#),
+            next: e(
+                r#"if .body.has_more then {query: {starting_after: .body.data[-1].id}} else null end"#,
+            ),
         };
         let body = json!({"has_more": true, "data": [{"id": "a"}, {"id": "b"}]});
-        let got = next(&d, &body, &Headers::default(), 200, None, 2).unwrap().unwrap();
+        let got = next(&d, &body, &Headers::default(), 200, None, 2)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.query["starting_after"], "b");
-        assert!(next(&d, &json!({"has_more": false}), &Headers::default(), 200, None, 0).unwrap().is_none());
+        assert!(
+            next(
+                &d,
+                &json!({"has_more": false}),
+                &Headers::default(),
+                200,
+                None,
+                0
+            )
+            .unwrap()
+            .is_none()
+        );
     }
 }

@@ -35,7 +35,10 @@ impl RateLimitInfo {
         if let Some(v) = self.remaining {
             out.push(("ratelimit-remaining", v.to_string()));
         }
-        if let Some(v) = self.reset.or(if throttled { self.retry_after } else { None }) {
+        if let Some(v) = self
+            .reset
+            .or(if throttled { self.retry_after } else { None })
+        {
             out.push(("ratelimit-reset", v.to_string()));
         }
         if throttled && let Some(v) = self.retry_after.or(self.reset) {
@@ -46,10 +49,17 @@ impl RateLimitInfo {
 }
 
 /// Reads the dialect's headers; `now_ms` is the current time (the engine has no clock).
-pub(crate) fn read(dialect: Option<&CompiledRateLimit>, headers: &Headers, now_ms: i64) -> RateLimitInfo {
+pub(crate) fn read(
+    dialect: Option<&CompiledRateLimit>,
+    headers: &Headers,
+    now_ms: i64,
+) -> RateLimitInfo {
     let default_retry = default_retry_after();
     let Some(d) = dialect else {
-        return RateLimitInfo { retry_after: time(&default_retry, headers, now_ms), ..Default::default() };
+        return RateLimitInfo {
+            retry_after: time(&default_retry, headers, now_ms),
+            ..Default::default()
+        };
     };
     RateLimitInfo {
         limit: d.limit.as_ref().and_then(|h| number(h, headers)),
@@ -102,7 +112,11 @@ fn time(spec: &HeaderTime, headers: &Headers, now_ms: i64) -> Option<u64> {
             Ok(_) => None,
             Err(_) => http_date_ms(raw).map(until),
         },
-        TimeUnit::DeltaMilliseconds => raw.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|ms| (ms / 1000.0).ceil() as u64),
+        TimeUnit::DeltaMilliseconds => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|v| *v >= 0.0)
+            .map(|ms| (ms / 1000.0).ceil() as u64),
         TimeUnit::Iso8601 => iso_ms(raw).map(until),
         TimeUnit::HttpDate => http_date_ms(raw).map(until),
     }
@@ -123,7 +137,11 @@ fn iso_ms(raw: &str) -> Option<i64> {
         return Some(t.timestamp_millis());
     }
     // Jira writes `2024-05-01T10:00Z` (no seconds), which RFC 3339 does not allow.
-    for fmt in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M:%S%.fZ"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%MZ",
+        "%Y-%m-%dT%H:%M%#z",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, fmt) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -150,7 +168,12 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Headers {
-        Headers::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Headers::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     const NOW_MS: i64 = 1_700_000_000_000;
@@ -162,14 +185,28 @@ mod tests {
             "remaining": {"header": "x-ratelimit-remaining"},
             "reset": {"header": "x-ratelimit-reset", "unit": "epoch_seconds"}
         }));
-        let h = headers(&[("X-RateLimit-Limit", "5000"), ("x-ratelimit-remaining", "4999"), ("x-ratelimit-reset", "1700000042")]);
+        let h = headers(&[
+            ("X-RateLimit-Limit", "5000"),
+            ("x-ratelimit-remaining", "4999"),
+            ("x-ratelimit-reset", "1700000042"),
+        ]);
         let info = read(Some(&d), &h, NOW_MS);
-        assert_eq!(info, RateLimitInfo { limit: Some(5000), remaining: Some(4999), reset: Some(42), retry_after: None });
+        assert_eq!(
+            info,
+            RateLimitInfo {
+                limit: Some(5000),
+                remaining: Some(4999),
+                reset: Some(42),
+                retry_after: None
+            }
+        );
     }
 
     #[test]
     fn epoch_milliseconds_round_up() {
-        let d = dialect(serde_json::json!({"reset": {"header": "x-reset", "unit": "epoch_milliseconds"}}));
+        let d = dialect(
+            serde_json::json!({"reset": {"header": "x-reset", "unit": "epoch_milliseconds"}}),
+        );
         let info = read(Some(&d), &headers(&[("x-reset", "1700000001500")]), NOW_MS);
         assert_eq!(info.reset, Some(2));
         // A reset in the past is "now", never negative.
@@ -179,8 +216,14 @@ mod tests {
 
     #[test]
     fn delta_units_and_decimal_retry_after() {
-        let d = dialect(serde_json::json!({"reset": {"header": "x-window", "unit": "delta_milliseconds"}}));
-        let info = read(Some(&d), &headers(&[("x-window", "10000"), ("retry-after", "2.0")]), NOW_MS);
+        let d = dialect(
+            serde_json::json!({"reset": {"header": "x-window", "unit": "delta_milliseconds"}}),
+        );
+        let info = read(
+            Some(&d),
+            &headers(&[("x-window", "10000"), ("retry-after", "2.0")]),
+            NOW_MS,
+        );
         assert_eq!(info.reset, Some(10));
         assert_eq!(info.retry_after, Some(2));
         let info = read(None, &headers(&[("retry-after", "1.2")]), NOW_MS);
@@ -191,10 +234,21 @@ mod tests {
     fn http_date_and_iso() {
         let d = dialect(serde_json::json!({"reset": {"header": "x-reset", "unit": "iso8601"}}));
         // 1700000000 = 2023-11-14T22:13:20Z
-        let info = read(Some(&d), &headers(&[("x-reset", "2023-11-14T22:14Z"), ("retry-after", "Tue, 14 Nov 2023 22:13:50 GMT")]), NOW_MS);
+        let info = read(
+            Some(&d),
+            &headers(&[
+                ("x-reset", "2023-11-14T22:14Z"),
+                ("retry-after", "Tue, 14 Nov 2023 22:13:50 GMT"),
+            ]),
+            NOW_MS,
+        );
         assert_eq!(info.reset, Some(40));
         assert_eq!(info.retry_after, Some(30));
-        let info = read(Some(&d), &headers(&[("x-reset", "2023-11-14T22:13:30+00:00")]), NOW_MS);
+        let info = read(
+            Some(&d),
+            &headers(&[("x-reset", "2023-11-14T22:13:30+00:00")]),
+            NOW_MS,
+        );
         assert_eq!(info.reset, Some(10));
     }
 
@@ -204,7 +258,11 @@ mod tests {
             "limit": {"header": "X-Shopify-Shop-Api-Call-Limit", "part": "limit"},
             "remaining": {"header": "X-Shopify-Shop-Api-Call-Limit", "part": "remaining"}
         }));
-        let info = read(Some(&shopify), &headers(&[("x-shopify-shop-api-call-limit", "32/40")]), NOW_MS);
+        let info = read(
+            Some(&shopify),
+            &headers(&[("x-shopify-shop-api-call-limit", "32/40")]),
+            NOW_MS,
+        );
         assert_eq!((info.limit, info.remaining), (Some(40), Some(8)));
         let salesforce = dialect(serde_json::json!({
             "limit": {"header": "Sforce-Limit-Info", "key": "api-usage", "part": "limit"},
@@ -217,7 +275,12 @@ mod tests {
 
     #[test]
     fn ietf_headers_out() {
-        let info = RateLimitInfo { limit: Some(10), remaining: Some(0), reset: Some(5), retry_after: Some(7) };
+        let info = RateLimitInfo {
+            limit: Some(10),
+            remaining: Some(0),
+            reset: Some(5),
+            retry_after: Some(7),
+        };
         let h = info.headers(true);
         assert!(h.contains(&("ratelimit-reset", "5".into())));
         assert!(h.contains(&("retry-after", "7".into())));

@@ -98,7 +98,10 @@ impl Connector {
             return Err(CallError::UnknownResource(resource.to_owned()));
         }
         self.method(resource, method)
-            .ok_or_else(|| CallError::UnknownMethod { resource: resource.to_owned(), method: method.to_owned() })
+            .ok_or_else(|| CallError::UnknownMethod {
+                resource: resource.to_owned(),
+                method: method.to_owned(),
+            })
     }
 
     /// The vendor API root for an account.
@@ -108,11 +111,16 @@ impl Connector {
             None => self
                 .base_url
                 .render(&scope(account, &Call::default()), Escape::PathSegment)
-                .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
+                .ok_or_else(|| {
+                    CallError::Missing("base_url placeholders (account context)".into())
+                })?,
         };
-        let url = url::Url::parse(&raw).map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
+        let url = url::Url::parse(&raw)
+            .map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(CallError::BadUrl(format!("base URL {raw:?} is not an http(s) URL")));
+            return Err(CallError::BadUrl(format!(
+                "base URL {raw:?} is not an http(s) URL"
+            )));
         }
         Ok(url)
     }
@@ -126,25 +134,34 @@ impl Connector {
 
         let mut url = match page.and_then(|p| p.url.as_deref()) {
             Some(next) => {
-                let next = base.join(next).map_err(|e| CallError::BadUrl(format!("next page URL: {e}")))?;
+                let next = base
+                    .join(next)
+                    .map_err(|e| CallError::BadUrl(format!("next page URL: {e}")))?;
                 // Credentials go only to the vendor's own origin, whatever a response body says.
                 if next.origin() != base.origin() {
-                    return Err(CallError::BadUrl(format!("next page URL {next} leaves the vendor's origin")));
+                    return Err(CallError::BadUrl(format!(
+                        "next page URL {next} leaves the vendor's origin"
+                    )));
                 }
                 next
             }
             None => {
-                let path = m
-                    .path
-                    .render(&scope, Escape::PathSegment)
-                    .ok_or_else(|| CallError::Missing(format!("path of {}.{} (id?)", call.resource, call.method)))?;
+                let path = m.path.render(&scope, Escape::PathSegment).ok_or_else(|| {
+                    CallError::Missing(format!("path of {}.{} (id?)", call.resource, call.method))
+                })?;
                 let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
-                let mut url = url::Url::parse(&joined).map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
+                let mut url = url::Url::parse(&joined)
+                    .map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
                 {
                     let mut q = url.query_pairs_mut();
                     // A pass-through parameter overrides the manifest's parameter of the same name.
                     let overridden = |k: &str| call.passthrough.iter().any(|(p, _)| p == k);
-                    for (k, t) in self.query.iter().chain(&m.query).filter(|(k, _)| !overridden(k)) {
+                    for (k, t) in self
+                        .query
+                        .iter()
+                        .chain(&m.query)
+                        .filter(|(k, _)| !overridden(k))
+                    {
                         if let Some(v) = t.render(&scope, Escape::None) {
                             q.append_pair(k, &v);
                         }
@@ -157,7 +174,10 @@ impl Connector {
             }
         };
         if let Some(p) = page {
-            set_query(&mut url, p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            set_query(
+                &mut url,
+                p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         }
 
         let mut headers: Vec<(String, String)> = Vec::new();
@@ -166,20 +186,30 @@ impl Connector {
                 headers.push((k.clone(), v));
             }
         }
-        let missing_credential = || CallError::Missing("account credentials required by the connector's auth".into());
+        let missing_credential =
+            || CallError::Missing("account credentials required by the connector's auth".into());
         match &self.auth {
             CompiledAuth::None => {}
             CompiledAuth::Header(name, t) => {
-                headers.push((name.clone(), t.render(&scope, Escape::None).ok_or_else(missing_credential)?));
+                headers.push((
+                    name.clone(),
+                    t.render(&scope, Escape::None)
+                        .ok_or_else(missing_credential)?,
+                ));
             }
             CompiledAuth::Query(name, t) => {
-                let v = t.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                let v = t
+                    .render(&scope, Escape::None)
+                    .ok_or_else(missing_credential)?;
                 set_query(&mut url, [(name.as_str(), v.as_str())]);
             }
             CompiledAuth::Basic(user, pass) => {
-                let user = user.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                let user = user
+                    .render(&scope, Escape::None)
+                    .ok_or_else(missing_credential)?;
                 let pass = pass.render(&scope, Escape::None).unwrap_or_default();
-                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                 headers.push(("Authorization".into(), format!("Basic {token}")));
             }
         }
@@ -196,10 +226,19 @@ impl Connector {
             let target = body.get_or_insert_with(|| json!({}));
             merge(target, patch);
         }
-        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             headers.push(("Content-Type".into(), "application/json".into()));
         }
-        Ok(HttpRequest { method: m.http, url: url.into(), headers, body })
+        Ok(HttpRequest {
+            method: m.http,
+            url: url.into(),
+            headers,
+            body,
+        })
     }
 }
 
@@ -227,8 +266,11 @@ fn set_query<'a>(url: &mut url::Url, set: impl IntoIterator<Item = (&'a str, &'a
     if names.is_empty() {
         return;
     }
-    let kept: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| !names.contains(&k.as_ref())).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !names.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let mut q = url.query_pairs_mut();
     q.clear();
     for (k, v) in &kept {

@@ -16,17 +16,28 @@ pub struct Headers(Vec<(String, String)>);
 impl Headers {
     /// Wraps header pairs (names are lower-cased).
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        )
     }
 
     /// First value of a header.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// As a JSON object for expressions (repeated headers joined with `, `).
@@ -110,7 +121,10 @@ impl Connector {
             Some(m) => self.classify(m, page, response),
             None => Err(RemoteFailure {
                 code: RemoteErrorCode::ConnectorError,
-                message: format!("connector {} has no method {resource}.{method}", self.name()),
+                message: format!(
+                    "connector {} has no method {resource}.{method}",
+                    self.name()
+                ),
                 status: 0,
                 body: None,
             }),
@@ -118,7 +132,12 @@ impl Connector {
         Outcome { rate_limit, result }
     }
 
-    fn classify(&self, m: &CompiledMethod, page: Option<&PageState>, response: HttpResponse) -> Result<Payload, RemoteFailure> {
+    fn classify(
+        &self,
+        m: &CompiledMethod,
+        page: Option<&PageState>,
+        response: HttpResponse,
+    ) -> Result<Payload, RemoteFailure> {
         let status = response.status;
         let success = (200..300).contains(&status);
         let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
@@ -129,9 +148,13 @@ impl Connector {
                 Err(e) if success => {
                     return Err(RemoteFailure {
                         code: RemoteErrorCode::MappingError,
-                        message: format!("vendor answered {status} with a body that is not JSON: {e}"),
+                        message: format!(
+                            "vendor answered {status} with a body that is not JSON: {e}"
+                        ),
                         status,
-                        body: Some(Value::String(String::from_utf8_lossy(&response.body).into_owned())),
+                        body: Some(Value::String(
+                            String::from_utf8_lossy(&response.body).into_owned(),
+                        )),
                     });
                 }
                 Err(_) => Value::String(String::from_utf8_lossy(&response.body).into_owned()),
@@ -139,8 +162,15 @@ impl Connector {
         };
 
         if let Some(code) = self.error_code(status, &response.headers, &body) {
-            let message = self.error_message(&body).unwrap_or_else(|| format!("vendor answered {status}"));
-            return Err(RemoteFailure { code, message, status, body: Some(body) });
+            let message = self
+                .error_message(&body)
+                .unwrap_or_else(|| format!("vendor answered {status}"));
+            return Err(RemoteFailure {
+                code,
+                message,
+                status,
+                body: Some(body),
+            });
         }
 
         let mapping_error = |message: String| RemoteFailure {
@@ -152,12 +182,18 @@ impl Connector {
         match &m.records {
             Some(records_expr) => {
                 let count = records_expr.count(&body).map_err(mapping_error)?;
-                let next = pagination::next(&m.pagination, &body, &response.headers, status, page, count)
-                    .map_err(mapping_error)?;
+                let next =
+                    pagination::next(&m.pagination, &body, &response.headers, status, page, count)
+                        .map_err(mapping_error)?;
                 let records = match records_expr.eval_owned(body).map_err(mapping_error)? {
                     Value::Array(items) => items,
                     Value::Null => Vec::new(),
-                    other => return Err(mapping_error(format!("records selected {}, not an array", type_name(&other)))),
+                    other => {
+                        return Err(mapping_error(format!(
+                            "records selected {}, not an array",
+                            type_name(&other)
+                        )));
+                    }
                 };
                 Ok(Payload::List { records, next })
             }
@@ -172,9 +208,17 @@ impl Connector {
     }
 
     /// The normalized code when the answer is a failure (throttling in a 2xx body included).
-    fn error_code(&self, status: u16, headers: &crate::response::Headers, body: &Value) -> Option<RemoteErrorCode> {
+    fn error_code(
+        &self,
+        status: u16,
+        headers: &crate::response::Headers,
+        body: &Value,
+    ) -> Option<RemoteErrorCode> {
         let needs_input = self.error_rules.iter().any(|r| r.when.is_some())
-            || self.rate_limit.as_ref().is_some_and(|rl| rl.throttled.is_some());
+            || self
+                .rate_limit
+                .as_ref()
+                .is_some_and(|rl| rl.throttled.is_some());
         let input = if needs_input {
             json!({"status": status, "headers": headers.to_json(), "body": body})
         } else {
@@ -183,11 +227,19 @@ impl Connector {
         for rule in &self.error_rules {
             let status_ok = rule.rule.status.is_empty() || rule.rule.status.contains(&status);
             // A `when` that fails to evaluate does not match: a rule must not turn data into errors.
-            if status_ok && rule.when.as_ref().is_none_or(|w| w.eval_bool(&input).unwrap_or(false)) {
+            if status_ok
+                && rule
+                    .when
+                    .as_ref()
+                    .is_none_or(|w| w.eval_bool(&input).unwrap_or(false))
+            {
                 return Some(rule.rule.code);
             }
         }
-        if let Some(throttled) = self.rate_limit.as_ref().and_then(|rl| rl.throttled.as_ref())
+        if let Some(throttled) = self
+            .rate_limit
+            .as_ref()
+            .and_then(|rl| rl.throttled.as_ref())
             && throttled.eval_bool(&input).unwrap_or(false)
         {
             return Some(RemoteErrorCode::RateLimited);
@@ -202,9 +254,15 @@ impl Connector {
             return text(&v);
         }
         // Common shapes: {message}, {error: {message}}, {error: "..."}, {errors: [{message}]}, "text".
-        [&body["message"], &body["error"]["message"], &body["error"], &body["errors"][0]["message"], body]
-            .into_iter()
-            .find_map(text)
+        [
+            &body["message"],
+            &body["error"]["message"],
+            &body["error"],
+            &body["errors"][0]["message"],
+            body,
+        ]
+        .into_iter()
+        .find_map(text)
     }
 }
 

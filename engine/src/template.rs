@@ -44,10 +44,15 @@ impl Template {
                 .ok_or_else(|| format!("unclosed placeholder in template {source:?}"))?;
             let path = after[..end].trim();
             let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-            let valid_segment =
-                |s: &String| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let valid_segment = |s: &String| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            };
             if !segments.iter().all(valid_segment) {
-                return Err(format!("invalid placeholder {{{{{path}}}}} in template {source:?}"));
+                return Err(format!(
+                    "invalid placeholder {{{{{path}}}}} in template {source:?}"
+                ));
             }
             if !ROOTS.contains(&segments[0].as_str()) {
                 return Err(format!(
@@ -171,7 +176,9 @@ impl JsonTemplate {
                 Some(path) => lookup(scope, path).cloned(),
                 None => t.render(scope, Escape::None).map(Value::String),
             },
-            Self::Array(items) => Some(Value::Array(items.iter().filter_map(|t| t.render(scope)).collect())),
+            Self::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|t| t.render(scope)).collect(),
+            )),
             Self::Object(members) => Some(Value::Object(
                 members
                     .iter()
@@ -192,22 +199,34 @@ mod tests {
     fn renders_and_omits_missing() {
         let t = Template::parse("https://{{context.subdomain}}.zendesk.com").unwrap();
         let scope = json!({"context": {"subdomain": "acme"}});
-        assert_eq!(t.render(&scope, Escape::None).unwrap(), "https://acme.zendesk.com");
+        assert_eq!(
+            t.render(&scope, Escape::None).unwrap(),
+            "https://acme.zendesk.com"
+        );
         assert_eq!(t.render(&json!({}), Escape::None), None);
         let limit = Template::parse("{{ limit }}").unwrap();
-        assert_eq!(limit.render(&json!({"limit": 25}), Escape::None).unwrap(), "25");
+        assert_eq!(
+            limit.render(&json!({"limit": 25}), Escape::None).unwrap(),
+            "25"
+        );
     }
 
     #[test]
     fn path_segments_are_escaped() {
         let t = Template::parse("/contacts/{{id}}").unwrap();
-        let got = t.render(&json!({"id": "../admin?x=1"}), Escape::PathSegment).unwrap();
+        let got = t
+            .render(&json!({"id": "../admin?x=1"}), Escape::PathSegment)
+            .unwrap();
         assert_eq!(got, "/contacts/..%2Fadmin%3Fx%3D1");
     }
 
     #[test]
     fn rejects_bad_placeholders() {
-        assert!(Template::parse("{{nope.x}}").unwrap_err().contains("unknown placeholder root"));
+        assert!(
+            Template::parse("{{nope.x}}")
+                .unwrap_err()
+                .contains("unknown placeholder root")
+        );
         assert!(Template::parse("{{id").unwrap_err().contains("unclosed"));
         assert!(Template::parse("{{a b}}").is_err());
     }
@@ -222,6 +241,9 @@ mod tests {
         );
         assert!(errors.is_empty());
         let out = t.render(&json!({"limit": 5, "body": {"a": [1]}})).unwrap();
-        assert_eq!(out, json!({"variables": {"first": 5}, "n": 1, "input": {"a": [1]}}));
+        assert_eq!(
+            out,
+            json!({"variables": {"first": 5}, "n": 1, "input": {"a": [1]}})
+        );
     }
 }

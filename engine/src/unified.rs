@@ -46,12 +46,17 @@ impl Connector {
         mut call: Call,
     ) -> Result<(&'a CompiledUnified, Call), UnifiedError> {
         if !self.has_unified(model, resource) {
-            return Err(UnifiedError::NotImplemented { model: model.into(), resource: resource.into() });
+            return Err(UnifiedError::NotImplemented {
+                model: model.into(),
+                resource: resource.into(),
+            });
         }
-        let u = self.unified(model, resource, method).ok_or_else(|| UnifiedError::MethodNotImplemented {
-            model: model.into(),
-            resource: resource.into(),
-            method: method.into(),
+        let u = self.unified(model, resource, method).ok_or_else(|| {
+            UnifiedError::MethodNotImplemented {
+                model: model.into(),
+                resource: resource.into(),
+                method: method.into(),
+            }
         })?;
         let scope = serde_json::json!({ "query": Value::Object(call.query.clone()) });
         call.passthrough = u
@@ -60,7 +65,10 @@ impl Connector {
             .filter_map(|(k, t)| t.render(&scope, Escape::None).map(|v| (k.clone(), v)))
             .collect();
         if let Some(body) = &call.body {
-            call.body = Some(u.map_request_body(body).map_err(UnifiedError::BodyMapping)?);
+            call.body = Some(
+                u.map_request_body(body)
+                    .map_err(UnifiedError::BodyMapping)?,
+            );
         }
         call.resource = u.resource.clone();
         call.method = u.method.clone();
@@ -70,6 +78,12 @@ impl Connector {
 
     /// Unified resources implemented, as `(model, resource, methods)`.
     pub fn unified_resources(&self) -> impl Iterator<Item = (&str, &str, Vec<&str>)> {
-        self.unified.iter().map(|((m, r), methods)| (m.as_str(), r.as_str(), methods.keys().map(String::as_str).collect()))
+        self.unified.iter().map(|((m, r), methods)| {
+            (
+                m.as_str(),
+                r.as_str(),
+                methods.keys().map(String::as_str).collect(),
+            )
+        })
     }
 }

@@ -46,7 +46,10 @@ impl Secrets {
     /// From a 32-byte master key.
     pub fn new(key: [u8; 32]) -> Self {
         let cipher = Aes256Gcm::new_from_slice(&key).expect("32-byte key");
-        Self { cipher, cursor_key: derive(&key, b"patchbay/cursor/v1") }
+        Self {
+            cipher,
+            cursor_key: derive(&key, b"patchbay/cursor/v1"),
+        }
     }
 
     /// Encrypts `plaintext`, bound to `aad` (the owning record's id): nonce || ciphertext.
@@ -55,7 +58,13 @@ impl Secrets {
         rand::thread_rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -68,7 +77,9 @@ impl Secrets {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ct) = sealed.split_at(12);
-        self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).map_err(|_| CryptoError::Decrypt)
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map_err(|_| CryptoError::Decrypt)
     }
 
     /// Key for signing pagination cursors.
@@ -95,7 +106,9 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], CryptoError> {
 
 /// Where the generated key lives for a database URL (`None` for in-memory databases).
 pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
-    let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path.contains(":memory:") {
         return None;
@@ -110,7 +123,9 @@ pub fn load_or_create_key(database_url: &str) -> Result<[u8; 32], CryptoError> {
         return parse_key(&text);
     }
     let Some(path) = key_file_for(database_url) else {
-        tracing::warn!("PATCHBAY_SECRET_KEY is unset and the database is in memory: using an ephemeral key");
+        tracing::warn!(
+            "PATCHBAY_SECRET_KEY is unset and the database is in memory: using an ephemeral key"
+        );
         return Ok(random_key());
     };
     read_or_create_key_file(&path)
@@ -123,7 +138,10 @@ fn random_key() -> [u8; 32] {
 }
 
 fn read_or_create_key_file(path: &Path) -> Result<[u8; 32], CryptoError> {
-    let io = |source| CryptoError::KeyFile { path: path.to_owned(), source };
+    let io = |source| CryptoError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(text) => parse_key(&text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -152,7 +170,10 @@ mod tests {
     fn seal_roundtrip_is_bound_to_aad_and_key() {
         let s = Secrets::new([7; 32]);
         let sealed = s.seal(b"{\"api_key\":\"k\"}", b"acct_1");
-        assert!(!sealed.windows(7).any(|w| w == b"api_key"), "plaintext must not appear");
+        assert!(
+            !sealed.windows(7).any(|w| w == b"api_key"),
+            "plaintext must not appear"
+        );
         assert_eq!(s.open(&sealed, b"acct_1").unwrap(), b"{\"api_key\":\"k\"}");
         assert!(s.open(&sealed, b"acct_2").is_err());
         assert!(Secrets::new([8; 32]).open(&sealed, b"acct_1").is_err());
@@ -162,7 +183,10 @@ mod tests {
     fn key_parsing_and_key_file() {
         assert_eq!(parse_key(&"ab".repeat(32)).unwrap(), [0xab; 32]);
         assert!(parse_key("short").is_err());
-        assert_eq!(key_file_for("sqlite://data/p.db?mode=rwc").unwrap(), PathBuf::from("data/p.db.key"));
+        assert_eq!(
+            key_file_for("sqlite://data/p.db?mode=rwc").unwrap(),
+            PathBuf::from("data/p.db.key")
+        );
         assert_eq!(key_file_for("sqlite::memory:"), None);
         let dir = std::env::temp_dir().join(format!("pb-key-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -174,7 +198,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

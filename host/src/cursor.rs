@@ -38,7 +38,11 @@ impl Cursors {
 
     /// Encodes a cursor.
     pub fn encode(&self, account: &str, scope: &str, page: &PageState) -> String {
-        let claims = Claims { a: account.to_owned(), s: scope.to_owned(), p: page.clone() };
+        let claims = Claims {
+            a: account.to_owned(),
+            s: scope.to_owned(),
+            p: page.clone(),
+        };
         let payload = B64.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
@@ -47,13 +51,16 @@ impl Cursors {
 
     /// Decodes a cursor issued for this account and scope; anything else is `invalid_request`.
     pub fn decode(&self, cursor: &str, account: &str, scope: &str) -> Result<PageState, ApiError> {
-        let invalid = || ApiError::invalid("next_cursor is invalid, tampered with, or belongs to another call");
+        let invalid = || {
+            ApiError::invalid("next_cursor is invalid, tampered with, or belongs to another call")
+        };
         let (payload, sig) = cursor.split_once('.').ok_or_else(invalid)?;
         let sig = B64.decode(sig).map_err(|_| invalid())?;
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&sig).map_err(|_| invalid())?; // constant-time comparison
-        let claims: Claims = serde_json::from_slice(&B64.decode(payload).map_err(|_| invalid())?).map_err(|_| invalid())?;
+        let claims: Claims = serde_json::from_slice(&B64.decode(payload).map_err(|_| invalid())?)
+            .map_err(|_| invalid())?;
         if claims.a != account || claims.s != scope {
             return Err(invalid());
         }
@@ -68,15 +75,33 @@ mod tests {
     #[test]
     fn roundtrip_and_tamper_evidence() {
         let c = Cursors::new([1; 32]);
-        let page = PageState { url: Some("https://api.github.com/x?page=2".into()), ..Default::default() };
+        let page = PageState {
+            url: Some("https://api.github.com/x?page=2".into()),
+            ..Default::default()
+        };
         let tok = c.encode("acct_1", "proxy:issues.list", &page);
         assert_eq!(c.decode(&tok, "acct_1", "proxy:issues.list").unwrap(), page);
-        assert!(c.decode(&tok, "acct_2", "proxy:issues.list").is_err(), "foreign account");
-        assert!(c.decode(&tok, "acct_1", "proxy:pulls.list").is_err(), "other method");
+        assert!(
+            c.decode(&tok, "acct_2", "proxy:issues.list").is_err(),
+            "foreign account"
+        );
+        assert!(
+            c.decode(&tok, "acct_1", "proxy:pulls.list").is_err(),
+            "other method"
+        );
         let (payload, sig) = tok.split_once('.').unwrap();
-        let forged = B64.encode(br#"{"a":"acct_1","s":"proxy:issues.list","p":{"url":"https://evil.example/"}}"#);
-        assert!(c.decode(&format!("{forged}.{sig}"), "acct_1", "proxy:issues.list").is_err());
-        assert!(Cursors::new([2; 32]).decode(&tok, "acct_1", "proxy:issues.list").is_err());
+        let forged = B64.encode(
+            br#"{"a":"acct_1","s":"proxy:issues.list","p":{"url":"https://evil.example/"}}"#,
+        );
+        assert!(
+            c.decode(&format!("{forged}.{sig}"), "acct_1", "proxy:issues.list")
+                .is_err()
+        );
+        assert!(
+            Cursors::new([2; 32])
+                .decode(&tok, "acct_1", "proxy:issues.list")
+                .is_err()
+        );
         assert!(c.decode(payload, "acct_1", "proxy:issues.list").is_err());
     }
 }

@@ -9,9 +9,13 @@ use axum::response::{IntoResponse, Response};
 use patchbay_engine::{ErrorCode, RateLimitInfo, RemoteErrorCode, RemoteFailure};
 use serde_json::{Value, json};
 
-/// An error answer of the host.
+/// An error answer of the host (boxed: it travels in every handler's `Result`).
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct ApiError(Box<ErrorDetail>);
+
+/// What an [`ApiError`] says.
+#[derive(Debug, Clone)]
+pub struct ErrorDetail {
     /// Normalized code.
     pub code: ErrorCode,
     /// Human-readable message.
@@ -26,10 +30,30 @@ pub struct ApiError {
     pub headers: Vec<(&'static str, String)>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetail;
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorDetail {
+        &mut self.0
+    }
+}
+
 impl ApiError {
     /// A host-side error.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), remote_status: None, remote_body: None, rate_limit: None, headers: Vec::new() }
+        Self(Box::new(ErrorDetail {
+            code,
+            message: message.into(),
+            remote_status: None,
+            remote_body: None,
+            rate_limit: None,
+            headers: Vec::new(),
+        }))
     }
 
     /// 400 `invalid_request`.
@@ -55,14 +79,14 @@ impl ApiError {
 
     /// A vendor-side failure.
     pub fn remote(failure: RemoteFailure, rate_limit: RateLimitInfo) -> Self {
-        Self {
+        Self(Box::new(ErrorDetail {
             code: ErrorCode::Remote(failure.code),
             message: failure.message,
             remote_status: (failure.status != 0).then_some(failure.status),
             remote_body: failure.body,
             rate_limit: Some(rate_limit),
             headers: Vec::new(),
-        }
+        }))
     }
 
     /// A vendor-side failure with no vendor answer (timeouts, connection errors, connector bugs).
@@ -89,7 +113,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = status.into_response();
         let throttled = self.code == ErrorCode::Remote(RemoteErrorCode::RateLimited);
         if let Some(rl) = &self.rate_limit {
@@ -130,7 +155,10 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Some(error) = error {
         let (mut parts, _) = response.into_parts();
         parts.status = StatusCode::from_u16(error.code.status()).unwrap_or(parts.status);
-        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         parts.headers.remove(header::CONTENT_LENGTH);
         response = Response::from_parts(parts, Body::from(error.body(&id).to_string()));
     }
@@ -145,8 +173,12 @@ fn rejection_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such route"),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::not_found("method not allowed on this route"),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
-        StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+        }
+        StatusCode::UNAUTHORIZED => {
+            ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token")
+        }
         s if s.is_client_error() => ApiError::invalid(format!("invalid request ({s})")),
         _ => ApiError::new(ErrorCode::Internal, "internal error"),
     }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use patchbay_engine::{
-    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, Outcome, RemoteErrorCode,
+    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, Outcome,
+    RemoteErrorCode,
 };
 use tracing::Instrument;
 
@@ -33,9 +34,15 @@ impl Executor {
     }
 
     /// Executes one vendor call.
-    pub async fn execute(&self, connector: &Connector, account: &Account<'_>, call: &Call) -> Result<Outcome, ApiError> {
+    pub async fn execute(
+        &self,
+        connector: &Connector,
+        account: &Account<'_>,
+        call: &Call,
+    ) -> Result<Outcome, ApiError> {
         let request = connector.build_request(account, call).map_err(call_error)?;
-        let url = reqwest::Url::parse(&request.url).map_err(|e| ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()))?;
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()))?;
         // Query strings may carry credentials (API keys): only the path is logged.
         let span = tracing::info_span!(
             "patchbay.proxy.call",
@@ -69,7 +76,12 @@ impl Executor {
                 response
                     .headers()
                     .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
                     .collect(),
             );
             let body = self.read_body(response).await?;
@@ -77,8 +89,18 @@ impl Executor {
             span.record("http.status", status);
             span.record("elapsed_ms", started.elapsed().as_millis() as u64);
             tracing::info!("vendor answered");
-            let answer = HttpResponse { status, headers, body };
-            Ok(connector.interpret(&call.resource, &call.method, call.page.as_ref(), answer, now_ms()))
+            let answer = HttpResponse {
+                status,
+                headers,
+                body,
+            };
+            Ok(connector.interpret(
+                &call.resource,
+                &call.method,
+                call.page.as_ref(),
+                answer,
+                now_ms(),
+            ))
         }
         .instrument(span)
         .await
@@ -103,10 +125,17 @@ impl Executor {
 
 fn send_error(e: reqwest::Error) -> ApiError {
     if e.is_timeout() {
-        ApiError::remote_code(RemoteErrorCode::RemoteTimeout, "vendor did not answer in time")
+        ApiError::remote_code(
+            RemoteErrorCode::RemoteTimeout,
+            "vendor did not answer in time",
+        )
     } else {
         // reqwest's message names the URL, which may carry an API key: keep only the kind.
-        let kind = if e.is_connect() { "cannot connect to vendor" } else { "vendor connection failed" };
+        let kind = if e.is_connect() {
+            "cannot connect to vendor"
+        } else {
+            "vendor connection failed"
+        };
         ApiError::remote_code(RemoteErrorCode::RemoteUnreachable, kind)
     }
 }
@@ -114,8 +143,12 @@ fn send_error(e: reqwest::Error) -> ApiError {
 /// Maps request-building failures onto the taxonomy.
 pub fn call_error(e: CallError) -> ApiError {
     match e {
-        CallError::UnknownResource(_) | CallError::UnknownMethod { .. } => ApiError::not_found(e.to_string()),
+        CallError::UnknownResource(_) | CallError::UnknownMethod { .. } => {
+            ApiError::not_found(e.to_string())
+        }
         CallError::Missing(_) => ApiError::invalid(e.to_string()),
-        CallError::BadUrl(_) => ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()),
+        CallError::BadUrl(_) => {
+            ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string())
+        }
     }
 }

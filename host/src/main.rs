@@ -85,7 +85,9 @@ enum LogFormat {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PATCHBAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -98,7 +100,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -122,15 +125,30 @@ async fn main() -> ExitCode {
 async fn main_inner() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, connectors, database, log_format, upstream_timeout_ms } => {
+        Command::Serve {
+            listen,
+            connectors,
+            database,
+            log_format,
+            upstream_timeout_ms,
+        } => {
             init_logging(log_format);
             let mut config = Config::new(database, connectors);
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             patchbay::run(listener, config, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { command: TokenCommand::Create { admin, tenant, database } } => {
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    admin,
+                    tenant,
+                    database,
+                },
+        } => {
             if !admin && tenant.is_none() {
                 anyhow::bail!("a token is either --admin or for one --tenant ID");
             }
@@ -138,7 +156,9 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             println!("{}", store.create_token(admin, tenant.as_deref()).await?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Connector { command: ConnectorCommand::Validate { files } } => {
+        Command::Connector {
+            command: ConnectorCommand::Validate { files },
+        } => {
             let mut failed = false;
             for file in &files {
                 match patchbay::registry::load_file(file) {
@@ -149,10 +169,19 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Connector { command: ConnectorCommand::Schema } => {
-            println!("{}", serde_json::to_string_pretty(&patchbay_engine::manifest::schema())?);
+        Command::Connector {
+            command: ConnectorCommand::Schema,
+        } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&patchbay_engine::manifest::schema())?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -57,7 +57,10 @@ pub struct Registry {
 impl Registry {
     /// Loads every manifest in `dir`.
     pub fn load(dir: &Path) -> Self {
-        let registry = Self { dir: dir.to_owned(), current: ArcSwap::from_pointee(Snapshot::default()) };
+        let registry = Self {
+            dir: dir.to_owned(),
+            current: ArcSwap::from_pointee(Snapshot::default()),
+        };
         registry.reload();
         registry
     }
@@ -70,7 +73,10 @@ impl Registry {
             tracing::error!(file = %report.file, problems = %report, "patchbay.registry.load: manifest rejected");
         }
         for (name, connector) in &previous.connectors {
-            let failed_file = next.errors.iter().any(|r| file_stem(&r.file) == Some(name.as_str()));
+            let failed_file = next
+                .errors
+                .iter()
+                .any(|r| file_stem(&r.file) == Some(name.as_str()));
             if failed_file && !next.connectors.contains_key(name) {
                 tracing::warn!(connector = %name, "keeping the previous version live");
                 next.connectors.insert(name.clone(), connector.clone());
@@ -104,7 +110,10 @@ fn load_dir(dir: &Path) -> Snapshot {
         Err(e) => {
             snap.errors.push(FileReport {
                 file: dir.display().to_string(),
-                problems: vec![Problem { path: "$".into(), message: format!("cannot read connectors directory: {e}") }],
+                problems: vec![Problem {
+                    path: "$".into(),
+                    message: format!("cannot read connectors directory: {e}"),
+                }],
             });
             return snap;
         }
@@ -124,7 +133,11 @@ fn load_dir(dir: &Path) -> Snapshot {
                         file: path.display().to_string(),
                         problems: vec![Problem {
                             path: "$.name".into(),
-                            message: format!("connector {:?} is already defined (version {})", c.name(), existing.version()),
+                            message: format!(
+                                "connector {:?} is already defined (version {})",
+                                c.name(),
+                                existing.version()
+                            ),
                         }],
                     });
                 } else {
@@ -142,11 +155,25 @@ fn load_dir(dir: &Path) -> Snapshot {
 /// engine's compilation (templates, expressions, cross references).
 pub fn load_file(path: &Path) -> Result<Connector, FileReport> {
     let file = path.display().to_string();
-    let fail = |problems| FileReport { file: file.clone(), problems };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(vec![Problem { path: "$".into(), message: format!("cannot read: {e}") }]))?;
+    let fail = |problems| FileReport {
+        file: file.clone(),
+        problems,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Problem {
+            path: "$".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
-        fail(vec![Problem { path: "$".into(), message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()) }])
+        fail(vec![Problem {
+            path: "$".into(),
+            message: format!(
+                "invalid JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        }])
     })?;
     validate_value(value).map_err(fail)
 }
@@ -165,7 +192,10 @@ pub fn validate_value(value: Value) -> Result<Connector, Vec<Problem>> {
         Ok(c) if problems.is_empty() => Ok(c),
         Ok(_) => Err(problems),
         Err(more) => {
-            let fresh: Vec<Problem> = more.into_iter().filter(|p| !problems.iter().any(|q| q.path == p.path)).collect();
+            let fresh: Vec<Problem> = more
+                .into_iter()
+                .filter(|p| !problems.iter().any(|q| q.path == p.path))
+                .collect();
             problems.extend(fresh);
             Err(problems)
         }
@@ -175,11 +205,15 @@ pub fn validate_value(value: Value) -> Result<Connector, Vec<Problem>> {
 fn schema_problems(value: &Value) -> Vec<Problem> {
     static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = VALIDATOR.get_or_init(|| {
-        jsonschema::validator_for(&patchbay_engine::manifest::schema()).expect("generated manifest schema is valid")
+        jsonschema::validator_for(&patchbay_engine::manifest::schema())
+            .expect("generated manifest schema is valid")
     });
     validator
         .iter_errors(value)
-        .map(|e| Problem { path: pointer_to_path(&e.instance_path.to_string()), message: e.to_string() })
+        .map(|e| Problem {
+            path: pointer_to_path(&e.instance_path.to_string()),
+            message: e.to_string(),
+        })
         .collect()
 }
 
@@ -198,25 +232,43 @@ fn pointer_to_path(pointer: &str) -> String {
     out
 }
 
-fn load_unified_schemas(dir: &Path, errors: &mut Vec<FileReport>) -> BTreeMap<(String, String), Value> {
+fn load_unified_schemas(
+    dir: &Path,
+    errors: &mut Vec<FileReport>,
+) -> BTreeMap<(String, String), Value> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".schema.json")) else {
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".schema.json"))
+        else {
             continue;
         };
-        let Some((model, resource)) = name.split_once('.') else { continue };
+        let Some((model, resource)) = name.split_once('.') else {
+            continue;
+        };
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-            .and_then(|v| jsonschema::validator_for(&v).map(|_| v).map_err(|e| e.to_string()));
+            .and_then(|v| {
+                jsonschema::validator_for(&v)
+                    .map(|_| v)
+                    .map_err(|e| e.to_string())
+            });
         match parsed {
             Ok(v) => {
                 out.insert((model.to_owned(), resource.to_owned()), v);
             }
             Err(message) => errors.push(FileReport {
                 file: path.display().to_string(),
-                problems: vec![Problem { path: "$".into(), message }],
+                problems: vec![Problem {
+                    path: "$".into(),
+                    message,
+                }],
             }),
         }
     }
@@ -230,7 +282,10 @@ mod tests {
     #[test]
     fn pointers_become_json_paths() {
         assert_eq!(pointer_to_path(""), "$");
-        assert_eq!(pointer_to_path("/resources/a~1b/methods/0"), "$.resources.a/b.methods[0]");
+        assert_eq!(
+            pointer_to_path("/resources/a~1b/methods/0"),
+            "$.resources.a/b.methods[0]"
+        );
     }
 
     #[test]

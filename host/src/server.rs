@@ -52,15 +52,27 @@ impl AppState {
         let cursors = Cursors::new(*secrets.cursor_key());
         let registry = Arc::new(Registry::load(&config.connectors_dir));
         let executor = Executor::new(config.upstream_timeout, config.max_upstream_body_bytes);
-        Ok(Self { store, registry, executor, secrets, cursors })
+        Ok(Self {
+            store,
+            registry,
+            executor,
+            secrets,
+            cursors,
+        })
     }
 }
 
 /// The host's routes.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let protected = Router::new()
-        .route("/integrated-accounts", get(accounts::list).post(accounts::create))
-        .route("/integrated-accounts/{id}", get(accounts::get_one).delete(accounts::delete))
+        .route(
+            "/integrated-accounts",
+            get(accounts::list).post(accounts::create),
+        )
+        .route(
+            "/integrated-accounts/{id}",
+            get(accounts::get_one).delete(accounts::delete),
+        )
         .route("/connectors", get(connectors::list))
         .route("/connectors/{name}", get(connectors::get))
         .route("/unified-models", get(connectors::models))
@@ -68,11 +80,26 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/proxy/{resource}", get(proxy::list).post(proxy::create))
         .route(
             "/proxy/{resource}/{id}",
-            get(proxy::get).patch(proxy::update).put(proxy::replace).delete(proxy::delete).post(proxy::custom),
+            get(proxy::get)
+                .patch(proxy::update)
+                .put(proxy::replace)
+                .delete(proxy::delete)
+                .post(proxy::custom),
         )
-        .route("/unified/{model}/{resource}", get(unified::list).post(unified::create))
-        .route("/unified/{model}/{resource}/{id}", get(unified::get).patch(unified::update).delete(unified::delete))
-        .route_layer(from_fn_with_state(state.clone(), crate::auth::require_token));
+        .route(
+            "/unified/{model}/{resource}",
+            get(unified::list).post(unified::create),
+        )
+        .route(
+            "/unified/{model}/{resource}/{id}",
+            get(unified::get)
+                .patch(unified::update)
+                .delete(unified::delete),
+        )
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::auth::require_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -89,14 +116,23 @@ async fn healthz() -> Json<Value> {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     if !state.store.ping().await {
-        return Err(ApiError::new(patchbay_engine::ErrorCode::Internal, "database unavailable"));
+        return Err(ApiError::new(
+            patchbay_engine::ErrorCode::Internal,
+            "database unavailable",
+        ));
     }
     let snap = state.registry.snapshot();
-    Ok(Json(json!({"status": "ready", "connectors": snap.connectors.len(), "load_errors": snap.errors.len()})))
+    Ok(Json(
+        json!({"status": "ready", "connectors": snap.connectors.len(), "load_errors": snap.errors.len()}),
+    ))
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = Arc::new(AppState::open(&config).await?);
     serve(listener, state, config.max_body_bytes, shutdown).await
 }
@@ -109,7 +145,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "patchbay.server.listen");
-    axum::serve(listener, router(state, max_body_bytes)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state, max_body_bytes))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("patchbay.server.stopped");
     Ok(())
 }

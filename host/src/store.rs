@@ -129,7 +129,10 @@ pub struct Store {
 
 /// Current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn hash_token(token: &str) -> String {
@@ -145,8 +148,15 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         // An in-memory database exists per connection: keep exactly one.
-        let max = if database_url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let max = if database_url.contains(":memory:") {
+            1
+        } else {
+            8
+        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -157,7 +167,11 @@ impl Store {
     }
 
     /// Creates an API token and returns it (only its hash is stored).
-    pub async fn create_token(&self, admin: bool, tenant_id: Option<&str>) -> Result<String, StoreError> {
+    pub async fn create_token(
+        &self,
+        admin: bool,
+        tenant_id: Option<&str>,
+    ) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = format!("pbt_{}", hex::encode(raw));
@@ -178,7 +192,11 @@ impl Store {
             .bind(hash_token(token))
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| Principal { token_id: r.get("id"), admin: r.get("admin"), tenant_id: r.get("tenant_id") }))
+        Ok(row.map(|r| Principal {
+            token_id: r.get("id"),
+            admin: r.get("admin"),
+            tenant_id: r.get("tenant_id"),
+        }))
     }
 
     /// Inserts an account.
@@ -203,7 +221,10 @@ impl Store {
 
     /// One account.
     pub async fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| account_from_row(&r)).transpose()
     }
 
@@ -224,18 +245,23 @@ impl Store {
     /// Sets an account's status. (The lifecycle state machine will own transitions; until then
     /// this is the only writer.)
     pub async fn set_status(&self, id: &str, status: AccountStatus) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Deletes an account; false when it did not exist.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

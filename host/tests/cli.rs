@@ -24,14 +24,30 @@ fn connectors() -> PathBuf {
 fn token_create_prints_only_the_token() {
     let dir = scratch("token");
     let db = format!("sqlite://{}", dir.join("p.db").display());
-    let out = bin().args(["token", "create", "--admin", "--database", &db]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["token", "create", "--admin", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout:?}");
-    assert!(lines[0].starts_with("pbt_") && lines[0].len() == 68, "{stdout:?}");
-    let out = bin().args(["token", "create", "--database", &db]).output().unwrap();
-    assert!(!out.status.success(), "a token must be admin or for a tenant");
+    assert!(
+        lines[0].starts_with("pbt_") && lines[0].len() == 68,
+        "{stdout:?}"
+    );
+    let out = bin()
+        .args(["token", "create", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a token must be admin or for a tenant"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -46,14 +62,36 @@ fn connector_validate_reports_every_problem_with_file_and_path() {
     )
     .unwrap();
     let good = connectors().join("hubspot.json");
-    let out = bin().arg("connector").arg("validate").arg(&good).arg(&broken).output().unwrap();
+    let out = bin()
+        .arg("connector")
+        .arg("validate")
+        .arg(&good)
+        .arg(&broken)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("hubspot.json: ok (hubspot 1.0.0)"), "{stdout}");
-    for path in ["$.name", "$.base_url", "$.resources.r.methods.list.path", "$.resources.r.methods.list.records"] {
-        assert!(stdout.contains(&format!("broken.json: {path}:")), "missing {path} in {stdout}");
+    assert!(
+        stdout.contains("hubspot.json: ok (hubspot 1.0.0)"),
+        "{stdout}"
+    );
+    for path in [
+        "$.name",
+        "$.base_url",
+        "$.resources.r.methods.list.path",
+        "$.resources.r.methods.list.records",
+    ] {
+        assert!(
+            stdout.contains(&format!("broken.json: {path}:")),
+            "missing {path} in {stdout}"
+        );
     }
-    let ok = bin().arg("connector").arg("validate").arg(&good).output().unwrap();
+    let ok = bin()
+        .arg("connector")
+        .arg("validate")
+        .arg(&good)
+        .output()
+        .unwrap();
     assert!(ok.status.success());
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -61,12 +99,25 @@ fn connector_validate_reports_every_problem_with_file_and_path() {
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
     let dir = scratch("serve");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = bin()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-format", "json"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
         .arg("--connectors")
         .arg(connectors())
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("p.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("p.db").display()),
+        )
         .env_remove("PATCHBAY_SECRET_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -92,13 +143,22 @@ fn serve_answers_and_stops_on_sigterm() {
     // No PATCHBAY_SECRET_KEY: a 0600 key file appears beside the database.
     let key = dir.join("p.db.key");
     assert!(key.exists());
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
     let mut logs = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
     let first = logs.lines().next().unwrap();
-    assert!(serde_json::from_str::<serde_json::Value>(first).is_ok(), "JSON logs: {first}");
-    assert!(logs.contains("PATCHBAY_SECRET_KEY is unset"), "the generated key is announced");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+    assert!(
+        logs.contains("PATCHBAY_SECRET_KEY is unset"),
+        "the generated key is announced"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

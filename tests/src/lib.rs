@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use patchbay_mock_vendors as mocks;
 use patchbay::{AppState, Config};
+pub use patchbay_mock_vendors as mocks;
 use serde_json::{Value, json};
 
 /// The repository's `connectors/` directory.
@@ -18,7 +18,10 @@ pub fn bundled_connectors() -> PathBuf {
 /// A fresh, empty scratch directory.
 pub fn scratch_dir(label: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!(
         "patchbay-{label}-{}-{}-{nanos}",
         std::process::id(),
@@ -32,7 +35,10 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 pub fn copy_connectors(dir: &Path) {
     let src = bundled_connectors();
     std::fs::create_dir_all(dir.join("unified")).unwrap();
-    for entry in std::fs::read_dir(&src).unwrap().chain(std::fs::read_dir(src.join("unified")).unwrap()) {
+    for entry in std::fs::read_dir(&src)
+        .unwrap()
+        .chain(std::fs::read_dir(src.join("unified")).unwrap())
+    {
         let path = entry.unwrap().path();
         if path.is_file() {
             let rel = path.strip_prefix(&src).unwrap();
@@ -67,7 +73,10 @@ pub struct HostOptions {
 
 impl Default for HostOptions {
     fn default() -> Self {
-        Self { connectors: None, upstream_timeout: Duration::from_secs(10) }
+        Self {
+            connectors: None,
+            upstream_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -91,29 +100,60 @@ impl Host {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(patchbay::serve(listener, state.clone(), config.max_body_bytes, async {
-            let _ = rx.await;
-        }));
-        Self { url, admin, state, http: reqwest::Client::new(), dir, shutdown: Some(tx), task: Some(task) }
+        let task = tokio::spawn(patchbay::serve(
+            listener,
+            state.clone(),
+            config.max_body_bytes,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            url,
+            admin,
+            state,
+            http: reqwest::Client::new(),
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// A token for one tenant.
     pub async fn tenant_token(&self, tenant: &str) -> String {
-        self.state.store.create_token(false, Some(tenant)).await.unwrap()
+        self.state
+            .store
+            .create_token(false, Some(tenant))
+            .await
+            .unwrap()
     }
 
     /// A request with a token.
     pub fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token)
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
     }
 
     /// GET with the admin token; returns status, headers and JSON body.
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::from(self.req(reqwest::Method::GET, path, &self.admin).send().await.unwrap()).await
+        Reply::from(
+            self.req(reqwest::Method::GET, path, &self.admin)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Sends a JSON request with a token.
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut r = self.req(method, path, token);
         if let Some(b) = body {
             r = r.json(&b);
@@ -122,9 +162,23 @@ impl Host {
     }
 
     /// Creates an account with the admin token (201 expected); returns its id.
-    pub async fn account(&self, connector: &str, tenant: &str, credentials: Value, context: Value, base_url: &str) -> String {
+    pub async fn account(
+        &self,
+        connector: &str,
+        tenant: &str,
+        credentials: Value,
+        context: Value,
+        base_url: &str,
+    ) -> String {
         let body = json!({"connector": connector, "tenant_id": tenant, "credentials": credentials, "context": context, "base_url": base_url});
-        let reply = self.send(reqwest::Method::POST, "/integrated-accounts", &self.admin.clone(), Some(body)).await;
+        let reply = self
+            .send(
+                reqwest::Method::POST,
+                "/integrated-accounts",
+                &self.admin.clone(),
+                Some(body),
+            )
+            .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
         reply.body["id"].as_str().unwrap().to_owned()
     }
@@ -168,9 +222,14 @@ impl Reply {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A header's value.
@@ -183,7 +242,13 @@ impl Reply {
         assert_eq!(self.status, status, "status of {}", self.body);
         let e = &self.body["error"];
         assert_eq!(e["code"], code, "{}", self.body);
-        assert!(e["request_id"].as_str().is_some_and(|r| r.starts_with("req_")), "{}", self.body);
+        assert!(
+            e["request_id"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("req_")),
+            "{}",
+            self.body
+        );
         assert!(e["message"].is_string(), "{}", self.body);
         assert!(e["remote"].is_boolean(), "{}", self.body);
         e
@@ -220,9 +285,17 @@ pub fn urlencode(s: &str) -> String {
 
 /// Validates `value` against a unified model schema from `connectors/unified/`.
 pub fn assert_matches_unified_schema(model_resource: &str, value: &Value) {
-    let path = bundled_connectors().join("unified").join(format!("{model_resource}.schema.json"));
+    let path = bundled_connectors()
+        .join("unified")
+        .join(format!("{model_resource}.schema.json"));
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{}: {e}", e.instance_path)).collect();
-    assert!(errors.is_empty(), "{model_resource} record {value} violates its schema: {errors:?}");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{model_resource} record {value} violates its schema: {errors:?}"
+    );
 }

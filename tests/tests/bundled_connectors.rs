@@ -8,7 +8,8 @@ use patchbay_tests::mocks::{GitHubMock, HubSpotMock, MockServer, PipedriveMock};
 use serde_json::{Value, json};
 
 fn load(name: &str) -> Connector {
-    patchbay::registry::load_file(&bundled_connectors().join(format!("{name}.json"))).unwrap_or_else(|r| panic!("{r}"))
+    patchbay::registry::load_file(&bundled_connectors().join(format!("{name}.json")))
+        .unwrap_or_else(|r| panic!("{r}"))
 }
 
 #[test]
@@ -27,18 +28,49 @@ fn pipedrive_base_url_comes_from_account_context() {
     let c = load("pipedrive");
     let creds = json!({"api_token": "tok"});
     let ctx = json!({"company_domain": "acme"});
-    let account = Account { credentials: &creds, context: &ctx, base_url: None };
-    let call = Call { resource: "persons".into(), method: "list".into(), limit: Some(50), ..Default::default() };
+    let account = Account {
+        credentials: &creds,
+        context: &ctx,
+        base_url: None,
+    };
+    let call = Call {
+        resource: "persons".into(),
+        method: "list".into(),
+        limit: Some(50),
+        ..Default::default()
+    };
     let req = c.build_request(&account, &call).unwrap();
-    assert_eq!(req.url, "https://acme.pipedrive.com/api/v1/persons?limit=50&api_token=tok");
+    assert_eq!(
+        req.url,
+        "https://acme.pipedrive.com/api/v1/persons?limit=50&api_token=tok"
+    );
     // A context value cannot steer credentials to another host.
     let evil = json!({"company_domain": "evil.example/x?"});
-    let err = c.build_request(&Account { context: &evil, ..account }, &call).unwrap_err();
-    assert!(matches!(err, patchbay_engine::CallError::BadUrl(_)), "{err:?}");
+    let err = c
+        .build_request(
+            &Account {
+                context: &evil,
+                ..account
+            },
+            &call,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, patchbay_engine::CallError::BadUrl(_)),
+        "{err:?}"
+    );
 }
 
 async fn fetch(url: String, auth: (&str, &str)) -> Value {
-    reqwest::Client::new().get(url).header(auth.0, auth.1).send().await.unwrap().json().await.unwrap()
+    reqwest::Client::new()
+        .get(url)
+        .header(auth.0, auth.1)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Every expression of every bundled connector gives the same answer on the fast path as on
@@ -56,18 +88,50 @@ async fn fast_path_agrees_with_jq_on_every_bundled_expression() {
         MockServer::spawn(github.router()).await,
         MockServer::spawn(pipedrive.router()).await,
     );
-    let hs_page = fetch(format!("{}/crm/v3/objects/contacts?limit=3&properties=email,phone,company", hs.base_url()), ("authorization", "Bearer t")).await;
-    let hs_companies = fetch(format!("{}/crm/v3/objects/companies?limit=3", hs.base_url()), ("authorization", "Bearer t")).await;
-    let gh_page = fetch(format!("{}/repos/octo/hello/issues?state=all", gh.base_url()), ("authorization", "Bearer t")).await;
-    let pd_page = fetch(format!("{}/api/v1/persons?api_token=t", pd.base_url()), ("x-unused", "")).await;
+    let hs_page = fetch(
+        format!(
+            "{}/crm/v3/objects/contacts?limit=3&properties=email,phone,company",
+            hs.base_url()
+        ),
+        ("authorization", "Bearer t"),
+    )
+    .await;
+    let hs_companies = fetch(
+        format!("{}/crm/v3/objects/companies?limit=3", hs.base_url()),
+        ("authorization", "Bearer t"),
+    )
+    .await;
+    let gh_page = fetch(
+        format!("{}/repos/octo/hello/issues?state=all", gh.base_url()),
+        ("authorization", "Bearer t"),
+    )
+    .await;
+    let pd_page = fetch(
+        format!("{}/api/v1/persons?api_token=t", pd.base_url()),
+        ("x-unused", ""),
+    )
+    .await;
 
-    let mut inputs = vec![hs_page.clone(), hs_companies.clone(), gh_page.clone(), pd_page.clone()];
+    let mut inputs = vec![
+        hs_page.clone(),
+        hs_companies.clone(),
+        gh_page.clone(),
+        pd_page.clone(),
+    ];
     for page in [&hs_page, &hs_companies] {
         inputs.extend(page["results"].as_array().unwrap().iter().cloned());
     }
     inputs.extend(gh_page.as_array().unwrap().iter().cloned());
     inputs.extend(pd_page["data"].as_array().unwrap().iter().cloned());
-    inputs.extend([json!(null), json!({}), json!(42), json!("text"), json!([1, 2]), json!({"properties": 5}), json!({"results": "x"})]);
+    inputs.extend([
+        json!(null),
+        json!({}),
+        json!(42),
+        json!("text"),
+        json!([1, 2]),
+        json!({"properties": 5}),
+        json!({"results": "x"}),
+    ]);
 
     let mut fast_checked = 0;
     for name in ["hubspot", "github", "pipedrive"] {
@@ -85,5 +149,8 @@ async fn fast_path_agrees_with_jq_on_every_bundled_expression() {
             fast_checked += usize::from(expr.is_fast());
         }
     }
-    assert!(fast_checked >= 10, "the bundled mappings exercise the fast path ({fast_checked})");
+    assert!(
+        fast_checked >= 10,
+        "the bundled mappings exercise the fast path ({fast_checked})"
+    );
 }

@@ -15,7 +15,13 @@ async fn setup() -> (Host, GitHubMock, MockServer, String) {
     let mock = GitHubMock::new(TOKEN);
     let server = MockServer::spawn(mock.router()).await;
     let acct = host
-        .account("github", "t1", json!({"access_token": TOKEN}), json!({"owner": "octo", "repo": "hello"}), &server.base_url())
+        .account(
+            "github",
+            "t1",
+            json!({"access_token": TOKEN}),
+            json!({"owner": "octo", "repo": "hello"}),
+            &server.base_url(),
+        )
         .await;
     (host, mock, server, acct)
 }
@@ -24,13 +30,29 @@ async fn setup() -> (Host, GitHubMock, MockServer, String) {
 async fn link_header_pagination_through_proxy() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(75);
-    let (records, pages) = walk_pages(&host, &format!("/proxy/issues?integrated_account_id={acct}&limit=20&state=all")).await;
+    let (records, pages) = walk_pages(
+        &host,
+        &format!("/proxy/issues?integrated_account_id={acct}&limit=20&state=all"),
+    )
+    .await;
     assert_eq!((records.len(), pages), (75, 4));
-    let numbers: HashSet<u64> = records.iter().map(|r| r["number"].as_u64().unwrap()).collect();
+    let numbers: HashSet<u64> = records
+        .iter()
+        .map(|r| r["number"].as_u64().unwrap())
+        .collect();
     assert_eq!(numbers.len(), 75);
     let requests = mock.requests();
-    assert!(requests.iter().all(|r| r.path == "/repos/octo/hello/issues"));
-    assert!(requests.iter().all(|r| r.query_param("state") == Some("all")), "pass-through survives the link URLs");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path == "/repos/octo/hello/issues")
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.query_param("state") == Some("all")),
+        "pass-through survives the link URLs"
+    );
     assert_eq!(requests[3].query_param("page"), Some("4"));
 }
 
@@ -38,7 +60,11 @@ async fn link_header_pagination_through_proxy() {
 async fn unified_tickets() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(30);
-    let (records, _) = walk_pages(&host, &format!("/unified/ticketing/tickets?integrated_account_id={acct}&status=all&limit=50")).await;
+    let (records, _) = walk_pages(
+        &host,
+        &format!("/unified/ticketing/tickets?integrated_account_id={acct}&status=all&limit=50"),
+    )
+    .await;
     assert_eq!(records.len(), 30);
     for r in &records {
         assert_matches_unified_schema("ticketing.tickets", r);
@@ -47,18 +73,36 @@ async fn unified_tickets() {
         assert_eq!(r["type"], if pr { "pull_request" } else { "issue" });
     }
     assert!(records.iter().any(|r| r["status"] == "closed"));
-    assert_eq!(mock.requests()[0].query_param("state"), Some("all"), "status maps to GitHub's state");
+    assert_eq!(
+        mock.requests()[0].query_param("state"),
+        Some("all"),
+        "status maps to GitHub's state"
+    );
 
-    let one = host.get(&format!("/unified/ticketing/tickets/7?integrated_account_id={acct}")).await;
+    let one = host
+        .get(&format!(
+            "/unified/ticketing/tickets/7?integrated_account_id={acct}"
+        ))
+        .await;
     assert_eq!(one.body["result"]["id"], "7");
 
     let created = host
-        .send(Method::POST, &format!("/unified/ticketing/tickets?integrated_account_id={acct}"), &host.admin, Some(json!({"title": "Broken", "labels": ["bug"]})))
+        .send(
+            Method::POST,
+            &format!("/unified/ticketing/tickets?integrated_account_id={acct}"),
+            &host.admin,
+            Some(json!({"title": "Broken", "labels": ["bug"]})),
+        )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["result"]["labels"], json!(["bug"]));
     let invalid = host
-        .send(Method::POST, &format!("/proxy/issues?integrated_account_id={acct}"), &host.admin, Some(json!({"body": "no title"})))
+        .send(
+            Method::POST,
+            &format!("/proxy/issues?integrated_account_id={acct}"),
+            &host.admin,
+            Some(json!({"body": "no title"})),
+        )
         .await;
     let e = invalid.error(400, "remote_invalid_request");
     assert_eq!(e["remote_status"], 422);
@@ -73,14 +117,20 @@ async fn primary_and_secondary_limits_are_rate_limited_plain_403_is_not() {
     let ok = host.get(&list).await;
     assert_eq!(ok.header("ratelimit-limit"), Some("5000"));
     let reset: u64 = ok.header("ratelimit-reset").unwrap().parse().unwrap();
-    assert!((3500..=3600).contains(&reset), "epoch seconds became delta seconds: {reset}");
+    assert!(
+        (3500..=3600).contains(&reset),
+        "epoch seconds became delta seconds: {reset}"
+    );
 
     mock.fail_next(403, 1);
     let primary = host.get(&list).await;
     primary.error(429, "rate_limited");
     assert_eq!(primary.header("ratelimit-remaining"), Some("0"));
     let retry: u64 = primary.header("retry-after").unwrap().parse().unwrap();
-    assert!((3500..=3600).contains(&retry), "without Retry-After, wait for the reset: {retry}");
+    assert!(
+        (3500..=3600).contains(&retry),
+        "without Retry-After, wait for the reset: {retry}"
+    );
 
     mock.secondary_limit_next(1, 60);
     let secondary = host.get(&list).await;

@@ -14,7 +14,15 @@ async fn setup() -> (Host, PipedriveMock, MockServer, String) {
     let mock = PipedriveMock::new(TOKEN);
     let server = MockServer::spawn(mock.router()).await;
     let base = format!("{}/api/v1", server.base_url());
-    let acct = host.account("pipedrive", "t1", json!({"api_token": TOKEN}), json!({"company_domain": "acme"}), &base).await;
+    let acct = host
+        .account(
+            "pipedrive",
+            "t1",
+            json!({"api_token": TOKEN}),
+            json!({"company_domain": "acme"}),
+            &base,
+        )
+        .await;
     (host, mock, server, acct)
 }
 
@@ -22,15 +30,31 @@ async fn setup() -> (Host, PipedriveMock, MockServer, String) {
 async fn offset_pagination_and_query_auth() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(250);
-    let (records, pages) = walk_pages(&host, &format!("/proxy/persons?integrated_account_id={acct}&limit=100")).await;
+    let (records, pages) = walk_pages(
+        &host,
+        &format!("/proxy/persons?integrated_account_id={acct}&limit=100"),
+    )
+    .await;
     assert_eq!((records.len(), pages), (250, 3));
     let ids: HashSet<u64> = records.iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), 250);
-    let starts: Vec<Option<String>> = mock.requests().iter().map(|r| r.query_param("start").map(str::to_owned)).collect();
+    let starts: Vec<Option<String>> = mock
+        .requests()
+        .iter()
+        .map(|r| r.query_param("start").map(str::to_owned))
+        .collect();
     assert_eq!(starts, vec![None, Some("100".into()), Some("200".into())]);
-    assert!(mock.requests().iter().all(|r| r.query_param("api_token") == Some(TOKEN)));
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.query_param("api_token") == Some(TOKEN))
+    );
 
-    let reply = host.get(&format!("/proxy/persons?integrated_account_id={acct}&limit=1")).await;
+    let reply = host
+        .get(&format!(
+            "/proxy/persons?integrated_account_id={acct}&limit=1"
+        ))
+        .await;
     assert_eq!(reply.header("ratelimit-limit"), Some("40"));
     assert_eq!(reply.header("ratelimit-reset"), Some("2"));
 }
@@ -39,19 +63,35 @@ async fn offset_pagination_and_query_auth() {
 async fn unified_contacts_from_persons() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(8);
-    let reply = host.get(&format!("/unified/crm/contacts?integrated_account_id={acct}")).await;
+    let reply = host
+        .get(&format!(
+            "/unified/crm/contacts?integrated_account_id={acct}"
+        ))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let records = reply.body["result"].as_array().unwrap();
     assert_eq!(records.len(), 8);
     for r in records {
         assert_matches_unified_schema("crm.contacts", r);
         assert_eq!(r["id"], r["remote_data"]["id"].to_string());
-        let primary = r["remote_data"]["email"].as_array().unwrap().iter().find(|e| e["primary"] == true).unwrap();
+        let primary = r["remote_data"]["email"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["primary"] == true)
+            .unwrap();
         assert_eq!(r["email"], primary["value"]);
         assert!(r["created_at"].as_str().unwrap().ends_with('Z'));
     }
     let body = json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"});
-    let created = host.send(reqwest::Method::POST, &format!("/unified/crm/contacts?integrated_account_id={acct}"), &host.admin, Some(body)).await;
+    let created = host
+        .send(
+            reqwest::Method::POST,
+            &format!("/unified/crm/contacts?integrated_account_id={acct}"),
+            &host.admin,
+            Some(body),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["result"]["email"], "grace@example.com");
     let sent = mock.requests().last().unwrap().body.clone().unwrap();
@@ -62,22 +102,43 @@ async fn unified_contacts_from_persons() {
 async fn vendor_errors_map_to_the_taxonomy() {
     let (host, mock, server, acct) = setup().await;
     mock.seed(2);
-    let missing = host.get(&format!("/proxy/persons/4242?integrated_account_id={acct}")).await;
+    let missing = host
+        .get(&format!("/proxy/persons/4242?integrated_account_id={acct}"))
+        .await;
     let e = missing.error(404, "remote_not_found");
     assert_eq!(e["message"], "Person not found");
 
     mock.fail_next(429, 1);
-    let limited = host.get(&format!("/proxy/persons?integrated_account_id={acct}")).await;
+    let limited = host
+        .get(&format!("/proxy/persons?integrated_account_id={acct}"))
+        .await;
     limited.error(429, "rate_limited");
     assert_eq!(limited.header("retry-after"), Some("2"));
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
 
     let base = format!("{}/api/v1", server.base_url());
-    let bad = host.account("pipedrive", "t1", json!({"api_token": "nope"}), json!({"company_domain": "acme"}), &base).await;
-    let denied = host.get(&format!("/proxy/persons?integrated_account_id={bad}")).await;
+    let bad = host
+        .account(
+            "pipedrive",
+            "t1",
+            json!({"api_token": "nope"}),
+            json!({"company_domain": "acme"}),
+            &base,
+        )
+        .await;
+    let denied = host
+        .get(&format!("/proxy/persons?integrated_account_id={bad}"))
+        .await;
     let e = denied.error(401, "remote_unauthorized");
     assert_eq!(e["message"], "unauthorized access");
 
-    let no_name = host.send(reqwest::Method::POST, &format!("/proxy/persons?integrated_account_id={acct}"), &host.admin, Some(json!({"email": "x@y.z"}))).await;
+    let no_name = host
+        .send(
+            reqwest::Method::POST,
+            &format!("/proxy/persons?integrated_account_id={acct}"),
+            &host.admin,
+            Some(json!({"email": "x@y.z"})),
+        )
+        .await;
     no_name.error(400, "remote_invalid_request");
 }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -31,7 +31,10 @@ struct CreateAccount {
 
 /// The public view of an account: never the credentials.
 pub fn view(a: &AccountRow) -> Value {
-    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
     json!({
         "id": a.id,
         "connector": a.connector,
@@ -52,7 +55,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let req: CreateAccount = json_body(&body)?;
     let tenant_id = match (&principal.tenant_id, req.tenant_id) {
-        (_, Some(t)) if !principal.can_see(&t) => return Err(ApiError::forbidden("a tenant token can only create accounts of its own tenant")),
+        (_, Some(t)) if !principal.can_see(&t) => {
+            return Err(ApiError::forbidden(
+                "a tenant token can only create accounts of its own tenant",
+            ));
+        }
         (_, Some(t)) => t,
         (Some(own), None) => own.clone(),
         (None, None) => return Err(ApiError::invalid("tenant_id is required")),
@@ -61,15 +68,23 @@ pub async fn create(
         return Err(ApiError::invalid("tenant_id must be 1 to 200 characters"));
     }
     let Some(connector) = state.registry.get(&req.connector) else {
-        return Err(ApiError::invalid(format!("unknown connector {:?}", req.connector)));
+        return Err(ApiError::invalid(format!(
+            "unknown connector {:?}",
+            req.connector
+        )));
     };
     if let Some(base) = &req.base_url {
         if !principal.admin {
-            return Err(ApiError::forbidden("only admin tokens may override base_url"));
+            return Err(ApiError::forbidden(
+                "only admin tokens may override base_url",
+            ));
         }
-        let ok = url::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let ok = url::Url::parse(base)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
-            return Err(ApiError::invalid("base_url must be an absolute http(s) URL"));
+            return Err(ApiError::invalid(
+                "base_url must be an absolute http(s) URL",
+            ));
         }
     }
     let id = format!("acct_{}", uuid::Uuid::new_v4().simple());
@@ -77,9 +92,15 @@ pub async fn create(
     let context = Value::Object(req.context);
     // The account must be able to reach its vendor: the base URL's placeholders need context.
     connector
-        .base_url(&patchbay_engine::Account { credentials: &credentials, context: &context, base_url: req.base_url.as_deref() })
+        .base_url(&patchbay_engine::Account {
+            credentials: &credentials,
+            context: &context,
+            base_url: req.base_url.as_deref(),
+        })
         .map_err(|e| ApiError::invalid(format!("account cannot reach the vendor: {e}")))?;
-    let sealed = state.secrets.seal(credentials.to_string().as_bytes(), id.as_bytes());
+    let sealed = state
+        .secrets
+        .seal(credentials.to_string().as_bytes(), id.as_bytes());
     let now = now_ms();
     let row = AccountRow {
         id,
@@ -92,7 +113,11 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_account(&row).await.map_err(ApiError::internal)?;
+    state
+        .store
+        .insert_account(&row)
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(account = %row.id, connector = %row.connector, tenant = %row.tenant_id, "patchbay.accounts.create");
     Ok((StatusCode::CREATED, Json(view(&row))).into_response())
 }
@@ -106,25 +131,43 @@ pub async fn list(
     let mut filter = AccountFilter::default();
     for (k, v) in query_pairs(raw.as_deref()) {
         match k.as_str() {
-            "status" => filter.status = Some(v.parse::<AccountStatus>().map_err(ApiError::invalid)?),
+            "status" => {
+                filter.status = Some(v.parse::<AccountStatus>().map_err(ApiError::invalid)?)
+            }
             "connector" => filter.connector = Some(v),
             "tenant_id" => filter.tenant_id = Some(v),
-            other => return Err(ApiError::invalid(format!("unknown query parameter {other:?}"))),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unknown query parameter {other:?}"
+                )));
+            }
         }
     }
     if !principal.admin {
         match (&filter.tenant_id, &principal.tenant_id) {
-            (Some(asked), Some(own)) if asked != own => return Ok(Json(json!({"result": [], "result_count": 0}))),
+            (Some(asked), Some(own)) if asked != own => {
+                return Ok(Json(json!({"result": [], "result_count": 0})));
+            }
             (_, own) => filter.tenant_id = Some(own.clone().unwrap_or_default()),
         }
     }
-    let rows = state.store.accounts(&filter).await.map_err(ApiError::internal)?;
+    let rows = state
+        .store
+        .accounts(&filter)
+        .await
+        .map_err(ApiError::internal)?;
     let result: Vec<Value> = rows.iter().map(view).collect();
-    Ok(Json(json!({"result_count": result.len(), "result": result})))
+    Ok(Json(
+        json!({"result_count": result.len(), "result": result}),
+    ))
 }
 
 /// Loads an account visible to `principal` (404 otherwise, so existence does not leak).
-pub async fn visible_account(state: &AppState, principal: &Principal, id: &str) -> Result<AccountRow, ApiError> {
+pub async fn visible_account(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<AccountRow, ApiError> {
     match state.store.account(id).await.map_err(ApiError::internal)? {
         Some(a) if principal.can_see(&a.tenant_id) => Ok(a),
         _ => Err(ApiError::not_found(format!("no integrated account {id:?}"))),
@@ -147,7 +190,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     visible_account(&state, &principal, &id).await?;
-    state.store.delete_account(&id).await.map_err(ApiError::internal)?;
+    state
+        .store
+        .delete_account(&id)
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(account = %id, "patchbay.accounts.delete");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -38,7 +38,11 @@ pub struct Ctx {
 
 impl Ctx {
     /// Resolves the account named by `integrated_account_id` for `principal`.
-    pub async fn resolve(state: &AppState, principal: &Principal, raw_query: Option<&str>) -> Result<Self, ApiError> {
+    pub async fn resolve(
+        state: &AppState,
+        principal: &Principal,
+        raw_query: Option<&str>,
+    ) -> Result<Self, ApiError> {
         let mut account_id = None;
         let mut limit = None;
         let mut cursor = None;
@@ -48,9 +52,13 @@ impl Ctx {
             match k.as_str() {
                 "integrated_account_id" => account_id = Some(v),
                 "limit" => {
-                    let n: u64 = v.parse().map_err(|_| ApiError::invalid("limit must be a positive integer"))?;
+                    let n: u64 = v
+                        .parse()
+                        .map_err(|_| ApiError::invalid("limit must be a positive integer"))?;
                     if n == 0 || n > MAX_LIMIT {
-                        return Err(ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}")));
+                        return Err(ApiError::invalid(format!(
+                            "limit must be between 1 and {MAX_LIMIT}"
+                        )));
                     }
                     limit = Some(n);
                 }
@@ -59,7 +67,8 @@ impl Ctx {
                 _ => query.push((k, v)),
             }
         }
-        let account_id = account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
+        let account_id =
+            account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
         let account = visible_account(state, principal, &account_id).await?;
         let connector = state.registry.get(&account.connector).ok_or_else(|| {
             ApiError::remote_code(
@@ -70,31 +79,59 @@ impl Ctx {
         if account.status != AccountStatus::Active {
             return Err(ApiError::new(
                 patchbay_engine::ErrorCode::AccountNotActive,
-                format!("integrated account is {}, not active", account.status.as_str()),
+                format!(
+                    "integrated account is {}, not active",
+                    account.status.as_str()
+                ),
             ));
         }
-        let plain = state.secrets.open(&account.credentials, account.id.as_bytes()).map_err(ApiError::internal)?;
+        let plain = state
+            .secrets
+            .open(&account.credentials, account.id.as_bytes())
+            .map_err(ApiError::internal)?;
         let credentials = serde_json::from_slice(&plain).map_err(ApiError::internal)?;
-        Ok(Self { account, credentials, connector, query, limit, cursor, no_remote_data })
+        Ok(Self {
+            account,
+            credentials,
+            connector,
+            query,
+            limit,
+            cursor,
+            no_remote_data,
+        })
     }
 
     /// The engine's view of the account.
     pub fn engine_account(&self) -> Account<'_> {
-        Account { credentials: &self.credentials, context: &self.account.context, base_url: self.account.base_url.as_deref() }
+        Account {
+            credentials: &self.credentials,
+            context: &self.account.context,
+            base_url: self.account.base_url.as_deref(),
+        }
     }
 
     /// The caller's query as a JSON object (`{{query.*}}`).
     pub fn query_object(&self) -> Map<String, Value> {
-        self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
+        self.query
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
     }
 
     /// `patchbay-connector-version`: what served the call.
     pub fn version_header(&self) -> (&'static str, String) {
-        ("patchbay-connector-version", format!("{}@{}", self.connector.name(), self.connector.version()))
+        (
+            "patchbay-connector-version",
+            format!("{}@{}", self.connector.name(), self.connector.version()),
+        )
     }
 
     /// Runs a vendor call and splits the outcome.
-    pub async fn run(&self, state: &AppState, call: &Call) -> Result<(Payload, RateLimitInfo), ApiError> {
+    pub async fn run(
+        &self,
+        state: &AppState,
+        call: &Call,
+    ) -> Result<(Payload, RateLimitInfo), ApiError> {
         let Outcome { rate_limit, result } = state
             .executor
             .execute(&self.connector, &self.engine_account(), call)
@@ -120,7 +157,12 @@ impl Ctx {
     }
 
     /// A JSON answer with rate-limit and version headers.
-    pub fn respond(&self, status: axum::http::StatusCode, body: Value, rate_limit: &RateLimitInfo) -> Response {
+    pub fn respond(
+        &self,
+        status: axum::http::StatusCode,
+        body: Value,
+        rate_limit: &RateLimitInfo,
+    ) -> Response {
         let mut response = (status, Json(body)).into_response();
         let mut headers = rate_limit.headers(false);
         headers.push(self.version_header());
@@ -131,5 +173,9 @@ impl Ctx {
 
 /// A request body: JSON when present, `None` when empty.
 pub fn optional_body(bytes: &Bytes) -> Result<Option<Value>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) { Ok(None) } else { json_body(bytes).map(Some) }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(None)
+    } else {
+        json_body(bytes).map(Some)
+    }
 }

@@ -12,8 +12,11 @@ use crate::server::AppState;
 
 fn describe(c: &Connector) -> Value {
     let m = &c.manifest;
-    let resources: serde_json::Map<String, Value> =
-        m.resources.iter().map(|(name, r)| (name.clone(), json!(r.methods.keys().collect::<Vec<_>>()))).collect();
+    let resources: serde_json::Map<String, Value> = m
+        .resources
+        .iter()
+        .map(|(name, r)| (name.clone(), json!(r.methods.keys().collect::<Vec<_>>())))
+        .collect();
     let unified: Vec<Value> = c
         .unified_resources()
         .map(|(model, resource, methods)| json!({"model": model, "resource": resource, "methods": methods}))
@@ -36,8 +39,14 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// `GET /connectors/{name}`.
-pub async fn get(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let c = state.registry.get(&name).ok_or_else(|| ApiError::not_found(format!("no connector {name:?}")))?;
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = state
+        .registry
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name:?}")))?;
     Ok(Json(describe(&c)))
 }
 

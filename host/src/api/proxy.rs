@@ -27,15 +27,24 @@ async fn call_method(
 ) -> Result<Response, ApiError> {
     let ctx = Ctx::resolve(state, principal, raw).await?;
     // The first method the connector has, e.g. PUT prefers `replace` and falls back to `update`.
-    let method = methods.iter().copied().find(|m| ctx.connector.method(resource, m).is_some()).unwrap_or(methods[0]);
-    let compiled = ctx.connector.resolve(resource, method).map_err(call_error)?;
+    let method = methods
+        .iter()
+        .copied()
+        .find(|m| ctx.connector.method(resource, m).is_some())
+        .unwrap_or(methods[0]);
+    let compiled = ctx
+        .connector
+        .resolve(resource, method)
+        .map_err(call_error)?;
     let scope = format!("proxy:{resource}.{method}");
     let page = match &ctx.cursor {
         Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
         None => None,
     };
     if page.is_some() && !compiled.is_list() {
-        return Err(ApiError::invalid("next_cursor only applies to list methods"));
+        return Err(ApiError::invalid(
+            "next_cursor only applies to list methods",
+        ));
     }
     let call = Call {
         resource: resource.to_owned(),
@@ -48,7 +57,11 @@ async fn call_method(
         page,
     };
     let (payload, rate_limit) = ctx.run(state, &call).await?;
-    let status = if method == "create" { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if method == "create" {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let body = match payload {
         Payload::List { records, next } => {
             let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
@@ -78,7 +91,16 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    call_method(&state, &p, raw.as_deref(), &resource, &["create"], None, body).await
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &["create"],
+        None,
+        body,
+    )
+    .await
 }
 
 /// `GET /proxy/{resource}/{id}`: the `get` method.
@@ -88,7 +110,16 @@ pub async fn get(
     Path((resource, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_method(&state, &p, raw.as_deref(), &resource, &["get"], Some(id), None).await
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &["get"],
+        Some(id),
+        None,
+    )
+    .await
 }
 
 /// `PATCH /proxy/{resource}/{id}`: the `update` method.
@@ -100,7 +131,16 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    call_method(&state, &p, raw.as_deref(), &resource, &["update"], Some(id), body).await
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &["update"],
+        Some(id),
+        body,
+    )
+    .await
 }
 
 /// `PUT /proxy/{resource}/{id}`: the `replace` method, or `update` when there is none.
@@ -112,7 +152,16 @@ pub async fn replace(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    call_method(&state, &p, raw.as_deref(), &resource, &["replace", "update"], Some(id), body).await
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &["replace", "update"],
+        Some(id),
+        body,
+    )
+    .await
 }
 
 /// `DELETE /proxy/{resource}/{id}`: the `delete` method.
@@ -122,7 +171,16 @@ pub async fn delete(
     Path((resource, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_method(&state, &p, raw.as_deref(), &resource, &["delete"], Some(id), None).await
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &["delete"],
+        Some(id),
+        None,
+    )
+    .await
 }
 
 /// `POST /proxy/{resource}/{method}`: a custom method (the body is passed through; `id` may be
@@ -135,6 +193,18 @@ pub async fn custom(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    let id = super::query_pairs(raw.as_deref()).into_iter().find(|(k, _)| k == "id").map(|(_, v)| v);
-    call_method(&state, &p, raw.as_deref(), &resource, &[method.as_str()], id, body).await
+    let id = super::query_pairs(raw.as_deref())
+        .into_iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v);
+    call_method(
+        &state,
+        &p,
+        raw.as_deref(),
+        &resource,
+        &[method.as_str()],
+        id,
+        body,
+    )
+    .await
 }

@@ -19,7 +19,9 @@ use crate::store::Principal;
 
 fn unified_error(e: UnifiedError) -> ApiError {
     match e {
-        UnifiedError::NotImplemented { .. } | UnifiedError::MethodNotImplemented { .. } => ApiError::not_found(e.to_string()),
+        UnifiedError::NotImplemented { .. } | UnifiedError::MethodNotImplemented { .. } => {
+            ApiError::not_found(e.to_string())
+        }
         UnifiedError::BodyMapping(_) => ApiError::invalid(e.to_string()),
         UnifiedError::Call(c) => call_error(c),
     }
@@ -27,9 +29,14 @@ fn unified_error(e: UnifiedError) -> ApiError {
 
 /// Maps one vendor record; the result must be an object.
 fn map_record(u: &CompiledUnified, record: Value, remote_data: bool) -> Result<Value, ApiError> {
-    let mapped = u.map_record(&record).map_err(|e| ApiError::remote_code(RemoteErrorCode::MappingError, e))?;
+    let mapped = u
+        .map_record(&record)
+        .map_err(|e| ApiError::remote_code(RemoteErrorCode::MappingError, e))?;
     let Value::Object(mut obj) = mapped else {
-        return Err(ApiError::remote_code(RemoteErrorCode::MappingError, "unified mapping did not yield an object"));
+        return Err(ApiError::remote_code(
+            RemoteErrorCode::MappingError,
+            "unified mapping did not yield an object",
+        ));
     };
     if remote_data {
         obj.insert("remote_data".into(), record);
@@ -52,14 +59,31 @@ async fn call_unified(
         Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
         None => None,
     };
-    let call = Call { id, limit: ctx.limit, query: ctx.query_object(), body, page, ..Default::default() };
-    let (u, call) = ctx.connector.unified_call(model, resource, method, call).map_err(unified_error)?;
+    let call = Call {
+        id,
+        limit: ctx.limit,
+        query: ctx.query_object(),
+        body,
+        page,
+        ..Default::default()
+    };
+    let (u, call) = ctx
+        .connector
+        .unified_call(model, resource, method, call)
+        .map_err(unified_error)?;
     let (payload, rate_limit) = ctx.run(state, &call).await?;
     let remote_data = !ctx.no_remote_data;
-    let status = if method == "create" { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if method == "create" {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let body = match payload {
         Payload::List { records, next } => {
-            let result = records.into_iter().map(|r| map_record(u, r, remote_data)).collect::<Result<Vec<_>, _>>()?;
+            let result = records
+                .into_iter()
+                .map(|r| map_record(u, r, remote_data))
+                .collect::<Result<Vec<_>, _>>()?;
             let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
             json!({"result_count": result.len(), "next_cursor": next_cursor, "result": result})
         }
@@ -76,7 +100,16 @@ pub async fn list(
     Path((model, resource)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "list", None, None).await
+    call_unified(
+        &state,
+        &p,
+        raw.as_deref(),
+        (&model, &resource),
+        "list",
+        None,
+        None,
+    )
+    .await
 }
 
 /// `POST /unified/{model}/{resource}`.
@@ -87,8 +120,18 @@ pub async fn create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
-    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "create", None, Some(body)).await
+    let body = optional_body(&body)?
+        .ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    call_unified(
+        &state,
+        &p,
+        raw.as_deref(),
+        (&model, &resource),
+        "create",
+        None,
+        Some(body),
+    )
+    .await
 }
 
 /// `GET /unified/{model}/{resource}/{id}`.
@@ -98,7 +141,16 @@ pub async fn get(
     Path((model, resource, id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "get", Some(id), None).await
+    call_unified(
+        &state,
+        &p,
+        raw.as_deref(),
+        (&model, &resource),
+        "get",
+        Some(id),
+        None,
+    )
+    .await
 }
 
 /// `PATCH /unified/{model}/{resource}/{id}`.
@@ -109,8 +161,18 @@ pub async fn update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
-    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "update", Some(id), Some(body)).await
+    let body = optional_body(&body)?
+        .ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    call_unified(
+        &state,
+        &p,
+        raw.as_deref(),
+        (&model, &resource),
+        "update",
+        Some(id),
+        Some(body),
+    )
+    .await
 }
 
 /// `DELETE /unified/{model}/{resource}/{id}`.
@@ -120,5 +182,14 @@ pub async fn delete(
     Path((model, resource, id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_unified(&state, &p, raw.as_deref(), (&model, &resource), "delete", Some(id), None).await
+    call_unified(
+        &state,
+        &p,
+        raw.as_deref(),
+        (&model, &resource),
+        "delete",
+        Some(id),
+        None,
+    )
+    .await
 }
