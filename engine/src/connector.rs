@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::expr::Expr;
 use crate::manifest::{
-    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Manifest, Pagination,
-    ParamLocation, RateLimitDialect, TimeUnit,
+    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Manifest, Pagination, ParamLocation,
+    RateLimitDialect, TimeUnit,
 };
 use crate::template::{JsonTemplate, Template};
 
@@ -183,11 +183,7 @@ impl Ctx {
             .collect()
     }
 
-    fn header_templates(
-        &mut self,
-        path: &str,
-        map: &BTreeMap<String, String>,
-    ) -> Vec<(String, Template)> {
+    fn header_templates(&mut self, path: &str, map: &BTreeMap<String, String>) -> Vec<(String, Template)> {
         for name in map.keys() {
             self.header_name(&format!("{path}.{name}"), name);
         }
@@ -202,9 +198,7 @@ impl Ctx {
     }
 
     fn expr(&mut self, path: &str, source: &str) -> Option<Expr> {
-        Expr::compile(source)
-            .map_err(|e| self.problem(path, e))
-            .ok()
+        Expr::compile(source).map_err(|e| self.problem(path, e)).ok()
     }
 
     fn opt_expr(&mut self, path: &str, source: &Option<String>) -> Option<Expr> {
@@ -218,11 +212,7 @@ impl Connector {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             vec![Problem {
                 path: "$".into(),
-                message: format!(
-                    "invalid JSON at line {}, column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
+                message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
             }]
         })?;
         Self::from_value(value)
@@ -235,9 +225,7 @@ impl Connector {
 
     /// Compiles a manifest, reporting every problem at once.
     pub fn compile(manifest: Manifest) -> Result<Self, Vec<Problem>> {
-        let mut cx = Ctx {
-            problems: Vec::new(),
-        };
+        let mut cx = Ctx { problems: Vec::new() };
         let valid_name = !manifest.name.is_empty()
             && manifest
                 .name
@@ -247,8 +235,7 @@ impl Connector {
             cx.problem("$.name", "must be lower-case letters, digits, '_' or '-'");
         }
         let base_url = cx.template("$.base_url", &manifest.base_url);
-        if !(manifest.base_url.starts_with("https://") || manifest.base_url.starts_with("http://"))
-        {
+        if !(manifest.base_url.starts_with("https://") || manifest.base_url.starts_with("http://")) {
             cx.problem("$.base_url", "must start with https:// or http://");
         }
         let headers = cx.header_templates("$.headers", &manifest.headers);
@@ -286,9 +273,7 @@ impl Connector {
                 let path = format!("$.resources.{rname}.methods.{mname}");
                 let pagination = m.pagination.as_ref().or(manifest.pagination.as_ref());
                 let pagination = match (&m.records, pagination) {
-                    (Some(_), Some(p)) => {
-                        compile_pagination(&mut cx, &format!("{path}.pagination"), p)
-                    }
+                    (Some(_), Some(p)) => compile_pagination(&mut cx, &format!("{path}.pagination"), p),
                     (None, Some(_)) if m.pagination.is_some() => {
                         cx.problem(
                             format!("{path}.pagination"),
@@ -356,8 +341,7 @@ impl Connector {
                             method,
                             query: cx.templates(&format!("{path}.query"), &u.query),
                             response: cx.opt_expr(&format!("{path}.response"), &u.response),
-                            request_body: cx
-                                .opt_expr(&format!("{path}.request_body"), &u.request_body),
+                            request_body: cx.opt_expr(&format!("{path}.request_body"), &u.request_body),
                         },
                     );
                 }
@@ -483,16 +467,13 @@ fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {
             CompiledAuth::Header("Authorization".into(), t)
         }
         Auth::Oauth2(o) => {
-            if o.grant == crate::manifest::OAuth2Grant::AuthorizationCode
-                && o.authorize_url.is_none()
-            {
+            if o.grant == crate::manifest::OAuth2Grant::AuthorizationCode && o.authorize_url.is_none() {
                 cx.problem(
                     "$.auth.authorize_url",
                     "the authorization_code grant needs an authorize_url",
                 );
             }
-            let t =
-                Template::parse("Bearer {{credentials.access_token}}").expect("static template");
+            let t = Template::parse("Bearer {{credentials.access_token}}").expect("static template");
             CompiledAuth::Header("Authorization".into(), t)
         }
         Auth::Basic { username, password } => CompiledAuth::Basic(
@@ -565,16 +546,13 @@ fn compile_pagination(cx: &mut Ctx, path: &str, p: &Pagination) -> CompiledPagin
         Pagination::NextUrl { next_url } => {
             req("next_url", next_url).map(|next_url| CompiledPagination::NextUrl { next_url })
         }
-        Pagination::GraphqlCursor {
-            page_info,
-            variable,
-        } => req("page_info", page_info).map(|page_info| CompiledPagination::GraphqlCursor {
-            page_info,
-            variable: variable.clone(),
-        }),
-        Pagination::Dynamic { next } => {
-            req("next", next).map(|next| CompiledPagination::Dynamic { next })
+        Pagination::GraphqlCursor { page_info, variable } => {
+            req("page_info", page_info).map(|page_info| CompiledPagination::GraphqlCursor {
+                page_info,
+                variable: variable.clone(),
+            })
         }
+        Pagination::Dynamic { next } => req("next", next).map(|next| CompiledPagination::Dynamic { next }),
     };
     compiled.unwrap_or(CompiledPagination::None)
 }

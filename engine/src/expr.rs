@@ -117,17 +117,12 @@ impl Expr {
 
     /// Evaluates to a boolean with jq truthiness (null and false are false).
     pub fn eval_bool(&self, input: &Value) -> Result<bool, String> {
-        Ok(!matches!(
-            self.eval(input)?,
-            Value::Null | Value::Bool(false)
-        ))
+        Ok(!matches!(self.eval(input)?, Value::Null | Value::Bool(false)))
     }
 }
 
 fn compile_jq(source: &str) -> Result<JqFilter, String> {
-    let defs = jaq_core::defs()
-        .chain(jaq_std::defs())
-        .chain(jaq_json::defs());
+    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
@@ -156,10 +151,7 @@ fn compile_jq(source: &str) -> Result<JqFilter, String> {
                 .into_iter()
                 .flat_map(|(_, es)| es.into_iter().map(|(name, _)| name.to_string()))
                 .collect();
-            format!(
-                "cannot compile jq `{source}`: undefined {}",
-                undefined.join(", ")
-            )
+            format!("cannot compile jq `{source}`: undefined {}", undefined.join(", "))
         })
 }
 
@@ -246,10 +238,7 @@ mod tests {
     #[test]
     fn eval_owned_moves_records_out() {
         let e = Expr::compile(".results").unwrap();
-        assert_eq!(
-            e.eval_owned(json!({"results": [1, 2]})).unwrap(),
-            json!([1, 2])
-        );
+        assert_eq!(e.eval_owned(json!({"results": [1, 2]})).unwrap(), json!([1, 2]));
         assert_eq!(e.eval_owned(json!({})).unwrap(), Value::Null);
     }
 }

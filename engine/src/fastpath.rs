@@ -172,10 +172,7 @@ impl Parser<'_> {
                         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                             self.i += 1;
                         }
-                        let n = std::str::from_utf8(&self.s[start..self.i])
-                            .ok()?
-                            .parse()
-                            .ok()?;
+                        let n = std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()?;
                         steps.push(Step::Index(n));
                     }
                     if !self.eat(b']') {
@@ -282,10 +279,7 @@ impl Parser<'_> {
         if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        let n: i64 = std::str::from_utf8(&self.s[start..self.i])
-            .ok()?
-            .parse()
-            .ok()?;
+        let n: i64 = std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()?;
         Some(FastExpr::Literal(Value::from(n)))
     }
 }
@@ -328,15 +322,9 @@ mod tests {
         let out = e
             .eval(&json!({"id": 7, "p": {"email": "e"}, "list": ["a"]}))
             .unwrap();
-        assert_eq!(
-            out,
-            json!({"id": 7, "email": "e", "first": "a", "gone": null})
-        );
+        assert_eq!(out, json!({"id": 7, "email": "e", "first": "a", "gone": null}));
         // jq raises "cannot index number": the fast path declines.
-        assert_eq!(
-            FastExpr::parse(".a.b").unwrap().eval(&json!({"a": 1})),
-            None
-        );
+        assert_eq!(FastExpr::parse(".a.b").unwrap().eval(&json!({"a": 1})), None);
     }
 
     #[test]

@@ -51,12 +51,7 @@ pub(crate) fn next(
                 Some(e) => e.eval_bool(body)?,
                 None => records > 0,
             };
-            more.then(|| {
-                query_state(
-                    param,
-                    (current_number(param).unwrap_or(*start) + 1).to_string(),
-                )
-            })
+            more.then(|| query_state(param, (current_number(param).unwrap_or(*start) + 1).to_string()))
         }
         CompiledPagination::Offset {
             param,
@@ -85,16 +80,11 @@ pub(crate) fn next(
                 url: Some(url),
                 ..Default::default()
             }),
-        CompiledPagination::NextUrl { next_url } => {
-            scalar(&next_url.eval(body)?).map(|url| PageState {
-                url: Some(url),
-                ..Default::default()
-            })
-        }
-        CompiledPagination::GraphqlCursor {
-            page_info,
-            variable,
-        } => {
+        CompiledPagination::NextUrl { next_url } => scalar(&next_url.eval(body)?).map(|url| PageState {
+            url: Some(url),
+            ..Default::default()
+        }),
+        CompiledPagination::GraphqlCursor { page_info, variable } => {
             let info = page_info.eval(body)?;
             let has_next = info["hasNextPage"].as_bool().unwrap_or(false);
             match (has_next, scalar(&info["endCursor"])) {
@@ -232,15 +222,7 @@ mod tests {
         .unwrap();
         assert_eq!(got.unwrap().query["after"], "abc");
         assert_eq!(
-            next(
-                &s,
-                &json!({"results": []}),
-                &Headers::default(),
-                200,
-                None,
-                0
-            )
-            .unwrap(),
+            next(&s, &json!({"results": []}), &Headers::default(), 200, None, 0).unwrap(),
             None
         );
         let b = CompiledPagination::Cursor {
@@ -299,7 +281,8 @@ mod tests {
             next_offset: Some(e(".additional_data.pagination.next_start")),
             has_more: Some(e(".additional_data.pagination.more_items_in_collection")),
         };
-        let body = json!({"additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 100}}});
+        let body =
+            json!({"additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 100}}});
         assert_eq!(
             next(&pd, &body, &Headers::default(), 200, None, 100)
                 .unwrap()
@@ -308,10 +291,7 @@ mod tests {
             "100"
         );
         let last = json!({"additional_data": {"pagination": {"more_items_in_collection": false}}});
-        assert_eq!(
-            next(&pd, &last, &Headers::default(), 200, None, 3).unwrap(),
-            None
-        );
+        assert_eq!(next(&pd, &last, &Headers::default(), 200, None, 3).unwrap(), None);
         let counting = CompiledPagination::Offset {
             param: "offset".into(),
             next_offset: None,
@@ -320,16 +300,9 @@ mod tests {
         let p = next(&counting, &json!([]), &Headers::default(), 200, None, 25)
             .unwrap()
             .unwrap();
-        let p = next(
-            &counting,
-            &json!([]),
-            &Headers::default(),
-            200,
-            Some(&p),
-            25,
-        )
-        .unwrap()
-        .unwrap();
+        let p = next(&counting, &json!([]), &Headers::default(), 200, Some(&p), 25)
+            .unwrap()
+            .unwrap();
         assert_eq!(p.query["offset"], "50");
     }
 
@@ -360,33 +333,22 @@ mod tests {
 
     #[test]
     fn next_url_and_graphql() {
-        let s = CompiledPagination::NextUrl {
-            next_url: e(".next"),
-        };
+        let s = CompiledPagination::NextUrl { next_url: e(".next") };
         assert!(
-            next(
-                &s,
-                &json!({"next": null}),
-                &Headers::default(),
-                200,
-                None,
-                1
-            )
-            .unwrap()
-            .is_none()
+            next(&s, &json!({"next": null}), &Headers::default(), 200, None, 1)
+                .unwrap()
+                .is_none()
         );
         let g = CompiledPagination::GraphqlCursor {
             page_info: e(".data.issues.pageInfo"),
             variable: "after".into(),
         };
-        let body =
-            json!({"data": {"issues": {"pageInfo": {"hasNextPage": true, "endCursor": "c1"}}}});
+        let body = json!({"data": {"issues": {"pageInfo": {"hasNextPage": true, "endCursor": "c1"}}}});
         let got = next(&g, &body, &Headers::default(), 200, None, 50)
             .unwrap()
             .unwrap();
         assert_eq!(got.body, Some(json!({"variables": {"after": "c1"}})));
-        let done =
-            json!({"data": {"issues": {"pageInfo": {"hasNextPage": false, "endCursor": "c2"}}}});
+        let done = json!({"data": {"issues": {"pageInfo": {"hasNextPage": false, "endCursor": "c2"}}}});
         assert!(
             next(&g, &done, &Headers::default(), 200, None, 50)
                 .unwrap()
@@ -397,9 +359,7 @@ mod tests {
     #[test]
     fn dynamic_expression() {
         let d = CompiledPagination::Dynamic {
-            next: e(
-                r#"if .body.has_more then {query: {starting_after: .body.data[-1].id}} else null end"#,
-            ),
+            next: e(r#"if .body.has_more then {query: {starting_after: .body.data[-1].id}} else null end"#),
         };
         let body = json!({"has_more": true, "data": [{"id": "a"}, {"id": "b"}]});
         let got = next(&d, &body, &Headers::default(), 200, None, 2)
@@ -407,16 +367,9 @@ mod tests {
             .unwrap();
         assert_eq!(got.query["starting_after"], "b");
         assert!(
-            next(
-                &d,
-                &json!({"has_more": false}),
-                &Headers::default(),
-                200,
-                None,
-                0
-            )
-            .unwrap()
-            .is_none()
+            next(&d, &json!({"has_more": false}), &Headers::default(), 200, None, 0)
+                .unwrap()
+                .is_none()
         );
     }
 }

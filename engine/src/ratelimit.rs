@@ -35,10 +35,7 @@ impl RateLimitInfo {
         if let Some(v) = self.remaining {
             out.push(("ratelimit-remaining", v.to_string()));
         }
-        if let Some(v) = self
-            .reset
-            .or(if throttled { self.retry_after } else { None })
-        {
+        if let Some(v) = self.reset.or(if throttled { self.retry_after } else { None }) {
             out.push(("ratelimit-reset", v.to_string()));
         }
         if throttled && let Some(v) = self.retry_after.or(self.reset) {
@@ -49,11 +46,7 @@ impl RateLimitInfo {
 }
 
 /// Reads the dialect's headers; `now_ms` is the current time (the engine has no clock).
-pub(crate) fn read(
-    dialect: Option<&CompiledRateLimit>,
-    headers: &Headers,
-    now_ms: i64,
-) -> RateLimitInfo {
+pub(crate) fn read(dialect: Option<&CompiledRateLimit>, headers: &Headers, now_ms: i64) -> RateLimitInfo {
     let default_retry = default_retry_after();
     let Some(d) = dialect else {
         return RateLimitInfo {
@@ -137,11 +130,7 @@ fn iso_ms(raw: &str) -> Option<i64> {
         return Some(t.timestamp_millis());
     }
     // Jira writes `2024-05-01T10:00Z` (no seconds), which RFC 3339 does not allow.
-    for fmt in [
-        "%Y-%m-%dT%H:%MZ",
-        "%Y-%m-%dT%H:%M%#z",
-        "%Y-%m-%dT%H:%M:%S%.fZ",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M:%S%.fZ"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, fmt) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -204,9 +193,7 @@ mod tests {
 
     #[test]
     fn epoch_milliseconds_round_up() {
-        let d = dialect(
-            serde_json::json!({"reset": {"header": "x-reset", "unit": "epoch_milliseconds"}}),
-        );
+        let d = dialect(serde_json::json!({"reset": {"header": "x-reset", "unit": "epoch_milliseconds"}}));
         let info = read(Some(&d), &headers(&[("x-reset", "1700000001500")]), NOW_MS);
         assert_eq!(info.reset, Some(2));
         // A reset in the past is "now", never negative.
@@ -216,9 +203,7 @@ mod tests {
 
     #[test]
     fn delta_units_and_decimal_retry_after() {
-        let d = dialect(
-            serde_json::json!({"reset": {"header": "x-window", "unit": "delta_milliseconds"}}),
-        );
+        let d = dialect(serde_json::json!({"reset": {"header": "x-window", "unit": "delta_milliseconds"}}));
         let info = read(
             Some(&d),
             &headers(&[("x-window", "10000"), ("retry-after", "2.0")]),

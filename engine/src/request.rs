@@ -111,12 +111,9 @@ impl Connector {
             None => self
                 .base_url
                 .render(&scope(account, &Call::default()), Escape::PathSegment)
-                .ok_or_else(|| {
-                    CallError::Missing("base_url placeholders (account context)".into())
-                })?,
+                .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
         };
-        let url = url::Url::parse(&raw)
-            .map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
+        let url = url::Url::parse(&raw).map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(CallError::BadUrl(format!(
                 "base URL {raw:?} is not an http(s) URL"
@@ -150,18 +147,13 @@ impl Connector {
                     CallError::Missing(format!("path of {}.{} (id?)", call.resource, call.method))
                 })?;
                 let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
-                let mut url = url::Url::parse(&joined)
-                    .map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
+                let mut url =
+                    url::Url::parse(&joined).map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
                 {
                     let mut q = url.query_pairs_mut();
                     // A pass-through parameter overrides the manifest's parameter of the same name.
                     let overridden = |k: &str| call.passthrough.iter().any(|(p, _)| p == k);
-                    for (k, t) in self
-                        .query
-                        .iter()
-                        .chain(&m.query)
-                        .filter(|(k, _)| !overridden(k))
-                    {
+                    for (k, t) in self.query.iter().chain(&m.query).filter(|(k, _)| !overridden(k)) {
                         if let Some(v) = t.render(&scope, Escape::None) {
                             q.append_pair(k, &v);
                         }
@@ -174,10 +166,7 @@ impl Connector {
             }
         };
         if let Some(p) = page {
-            set_query(
-                &mut url,
-                p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            set_query(&mut url, p.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
 
         let mut headers: Vec<(String, String)> = Vec::new();
@@ -193,23 +182,17 @@ impl Connector {
             CompiledAuth::Header(name, t) => {
                 headers.push((
                     name.clone(),
-                    t.render(&scope, Escape::None)
-                        .ok_or_else(missing_credential)?,
+                    t.render(&scope, Escape::None).ok_or_else(missing_credential)?,
                 ));
             }
             CompiledAuth::Query(name, t) => {
-                let v = t
-                    .render(&scope, Escape::None)
-                    .ok_or_else(missing_credential)?;
+                let v = t.render(&scope, Escape::None).ok_or_else(missing_credential)?;
                 set_query(&mut url, [(name.as_str(), v.as_str())]);
             }
             CompiledAuth::Basic(user, pass) => {
-                let user = user
-                    .render(&scope, Escape::None)
-                    .ok_or_else(missing_credential)?;
+                let user = user.render(&scope, Escape::None).ok_or_else(missing_credential)?;
                 let pass = pass.render(&scope, Escape::None).unwrap_or_default();
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                 headers.push(("Authorization".into(), format!("Basic {token}")));
             }
         }

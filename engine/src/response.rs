@@ -121,10 +121,7 @@ impl Connector {
             Some(m) => self.classify(m, page, response),
             None => Err(RemoteFailure {
                 code: RemoteErrorCode::ConnectorError,
-                message: format!(
-                    "connector {} has no method {resource}.{method}",
-                    self.name()
-                ),
+                message: format!("connector {} has no method {resource}.{method}", self.name()),
                 status: 0,
                 body: None,
             }),
@@ -148,9 +145,7 @@ impl Connector {
                 Err(e) if success => {
                     return Err(RemoteFailure {
                         code: RemoteErrorCode::MappingError,
-                        message: format!(
-                            "vendor answered {status} with a body that is not JSON: {e}"
-                        ),
+                        message: format!("vendor answered {status} with a body that is not JSON: {e}"),
                         status,
                         body: Some(Value::String(
                             String::from_utf8_lossy(&response.body).into_owned(),
@@ -182,9 +177,8 @@ impl Connector {
         match &m.records {
             Some(records_expr) => {
                 let count = records_expr.count(&body).map_err(mapping_error)?;
-                let next =
-                    pagination::next(&m.pagination, &body, &response.headers, status, page, count)
-                        .map_err(mapping_error)?;
+                let next = pagination::next(&m.pagination, &body, &response.headers, status, page, count)
+                    .map_err(mapping_error)?;
                 let records = match records_expr.eval_owned(body).map_err(mapping_error)? {
                     Value::Array(items) => items,
                     Value::Null => Vec::new(),
@@ -215,10 +209,7 @@ impl Connector {
         body: &Value,
     ) -> Option<RemoteErrorCode> {
         let needs_input = self.error_rules.iter().any(|r| r.when.is_some())
-            || self
-                .rate_limit
-                .as_ref()
-                .is_some_and(|rl| rl.throttled.is_some());
+            || self.rate_limit.as_ref().is_some_and(|rl| rl.throttled.is_some());
         let input = if needs_input {
             json!({"status": status, "headers": headers.to_json(), "body": body})
         } else {
@@ -236,10 +227,7 @@ impl Connector {
                 return Some(rule.rule.code);
             }
         }
-        if let Some(throttled) = self
-            .rate_limit
-            .as_ref()
-            .and_then(|rl| rl.throttled.as_ref())
+        if let Some(throttled) = self.rate_limit.as_ref().and_then(|rl| rl.throttled.as_ref())
             && throttled.eval_bool(&input).unwrap_or(false)
         {
             return Some(RemoteErrorCode::RateLimited);

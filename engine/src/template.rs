@@ -205,10 +205,7 @@ mod tests {
         );
         assert_eq!(t.render(&json!({}), Escape::None), None);
         let limit = Template::parse("{{ limit }}").unwrap();
-        assert_eq!(
-            limit.render(&json!({"limit": 25}), Escape::None).unwrap(),
-            "25"
-        );
+        assert_eq!(limit.render(&json!({"limit": 25}), Escape::None).unwrap(), "25");
     }
 
     #[test]

@@ -51,13 +51,13 @@ impl Connector {
                 resource: resource.into(),
             });
         }
-        let u = self.unified(model, resource, method).ok_or_else(|| {
-            UnifiedError::MethodNotImplemented {
+        let u = self
+            .unified(model, resource, method)
+            .ok_or_else(|| UnifiedError::MethodNotImplemented {
                 model: model.into(),
                 resource: resource.into(),
                 method: method.into(),
-            }
-        })?;
+            })?;
         let scope = serde_json::json!({ "query": Value::Object(call.query.clone()) });
         call.passthrough = u
             .query
@@ -65,10 +65,7 @@ impl Connector {
             .filter_map(|(k, t)| t.render(&scope, Escape::None).map(|v| (k.clone(), v)))
             .collect();
         if let Some(body) = &call.body {
-            call.body = Some(
-                u.map_request_body(body)
-                    .map_err(UnifiedError::BodyMapping)?,
-            );
+            call.body = Some(u.map_request_body(body).map_err(UnifiedError::BodyMapping)?);
         }
         call.resource = u.resource.clone();
         call.method = u.method.clone();

@@ -12,19 +12,12 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 /// Resolves `Authorization: Bearer <token>` to a [`crate::store::Principal`] extension.
-pub async fn require_token(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_token(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let Some(token) = token else {

@@ -58,13 +58,7 @@ impl Secrets {
         rand::thread_rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -123,9 +117,7 @@ pub fn load_or_create_key(database_url: &str) -> Result<[u8; 32], CryptoError> {
         return parse_key(&text);
     }
     let Some(path) = key_file_for(database_url) else {
-        tracing::warn!(
-            "PATCHBAY_SECRET_KEY is unset and the database is in memory: using an ephemeral key"
-        );
+        tracing::warn!("PATCHBAY_SECRET_KEY is unset and the database is in memory: using an ephemeral key");
         return Ok(random_key());
     };
     read_or_create_key_file(&path)

@@ -51,16 +51,15 @@ impl Cursors {
 
     /// Decodes a cursor issued for this account and scope; anything else is `invalid_request`.
     pub fn decode(&self, cursor: &str, account: &str, scope: &str) -> Result<PageState, ApiError> {
-        let invalid = || {
-            ApiError::invalid("next_cursor is invalid, tampered with, or belongs to another call")
-        };
+        let invalid =
+            || ApiError::invalid("next_cursor is invalid, tampered with, or belongs to another call");
         let (payload, sig) = cursor.split_once('.').ok_or_else(invalid)?;
         let sig = B64.decode(sig).map_err(|_| invalid())?;
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&sig).map_err(|_| invalid())?; // constant-time comparison
-        let claims: Claims = serde_json::from_slice(&B64.decode(payload).map_err(|_| invalid())?)
-            .map_err(|_| invalid())?;
+        let claims: Claims =
+            serde_json::from_slice(&B64.decode(payload).map_err(|_| invalid())?).map_err(|_| invalid())?;
         if claims.a != account || claims.s != scope {
             return Err(invalid());
         }
@@ -90,9 +89,8 @@ mod tests {
             "other method"
         );
         let (payload, sig) = tok.split_once('.').unwrap();
-        let forged = B64.encode(
-            br#"{"a":"acct_1","s":"proxy:issues.list","p":{"url":"https://evil.example/"}}"#,
-        );
+        let forged =
+            B64.encode(br#"{"a":"acct_1","s":"proxy:issues.list","p":{"url":"https://evil.example/"}}"#);
         assert!(
             c.decode(&format!("{forged}.{sig}"), "acct_1", "proxy:issues.list")
                 .is_err()

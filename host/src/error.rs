@@ -113,8 +113,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = status.into_response();
         let throttled = self.code == ErrorCode::Remote(RemoteErrorCode::RateLimited);
         if let Some(rl) = &self.rate_limit {
@@ -155,10 +154,9 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Some(error) = error {
         let (mut parts, _) = response.into_parts();
         parts.status = StatusCode::from_u16(error.code.status()).unwrap_or(parts.status);
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         parts.headers.remove(header::CONTENT_LENGTH);
         response = Response::from_parts(parts, Body::from(error.body(&id).to_string()));
     }
@@ -173,12 +171,8 @@ fn rejection_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such route"),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::not_found("method not allowed on this route"),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
-        }
-        StatusCode::UNAUTHORIZED => {
-            ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token")
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
+        StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token"),
         s if s.is_client_error() => ApiError::invalid(format!("invalid request ({s})")),
         _ => ApiError::new(ErrorCode::Internal, "internal error"),
     }

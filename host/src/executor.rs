@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use patchbay_engine::{
-    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, Outcome,
-    RemoteErrorCode,
+    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, Outcome, RemoteErrorCode,
 };
 use tracing::Instrument;
 
@@ -94,13 +93,7 @@ impl Executor {
                 headers,
                 body,
             };
-            Ok(connector.interpret(
-                &call.resource,
-                &call.method,
-                call.page.as_ref(),
-                answer,
-                now_ms(),
-            ))
+            Ok(connector.interpret(&call.resource, &call.method, call.page.as_ref(), answer, now_ms()))
         }
         .instrument(span)
         .await
@@ -125,10 +118,7 @@ impl Executor {
 
 fn send_error(e: reqwest::Error) -> ApiError {
     if e.is_timeout() {
-        ApiError::remote_code(
-            RemoteErrorCode::RemoteTimeout,
-            "vendor did not answer in time",
-        )
+        ApiError::remote_code(RemoteErrorCode::RemoteTimeout, "vendor did not answer in time")
     } else {
         // reqwest's message names the URL, which may carry an API key: keep only the kind.
         let kind = if e.is_connect() {
@@ -143,12 +133,8 @@ fn send_error(e: reqwest::Error) -> ApiError {
 /// Maps request-building failures onto the taxonomy.
 pub fn call_error(e: CallError) -> ApiError {
     match e {
-        CallError::UnknownResource(_) | CallError::UnknownMethod { .. } => {
-            ApiError::not_found(e.to_string())
-        }
+        CallError::UnknownResource(_) | CallError::UnknownMethod { .. } => ApiError::not_found(e.to_string()),
         CallError::Missing(_) => ApiError::invalid(e.to_string()),
-        CallError::BadUrl(_) => {
-            ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string())
-        }
+        CallError::BadUrl(_) => ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()),
     }
 }

@@ -168,11 +168,7 @@ pub fn load_file(path: &Path) -> Result<Connector, FileReport> {
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         fail(vec![Problem {
             path: "$".into(),
-            message: format!(
-                "invalid JSON at line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
         }])
     })?;
     validate_value(value).map_err(fail)
@@ -232,10 +228,7 @@ fn pointer_to_path(pointer: &str) -> String {
     out
 }
 
-fn load_unified_schemas(
-    dir: &Path,
-    errors: &mut Vec<FileReport>,
-) -> BTreeMap<(String, String), Value> {
+fn load_unified_schemas(dir: &Path, errors: &mut Vec<FileReport>) -> BTreeMap<(String, String), Value> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

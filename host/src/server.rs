@@ -65,10 +65,7 @@ impl AppState {
 /// The host's routes.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let protected = Router::new()
-        .route(
-            "/integrated-accounts",
-            get(accounts::list).post(accounts::create),
-        )
+        .route("/integrated-accounts", get(accounts::list).post(accounts::create))
         .route(
             "/integrated-accounts/{id}",
             get(accounts::get_one).delete(accounts::delete),
@@ -92,14 +89,9 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         )
         .route(
             "/unified/{model}/{resource}/{id}",
-            get(unified::get)
-                .patch(unified::update)
-                .delete(unified::delete),
+            get(unified::get).patch(unified::update).delete(unified::delete),
         )
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            crate::auth::require_token,
-        ));
+        .route_layer(from_fn_with_state(state.clone(), crate::auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

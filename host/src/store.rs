@@ -148,11 +148,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         // An in-memory database exists per connection: keep exactly one.
-        let max = if database_url.contains(":memory:") {
-            1
-        } else {
-            8
-        };
+        let max = if database_url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .connect_with(options)
@@ -167,11 +163,7 @@ impl Store {
     }
 
     /// Creates an API token and returns it (only its hash is stored).
-    pub async fn create_token(
-        &self,
-        admin: bool,
-        tenant_id: Option<&str>,
-    ) -> Result<String, StoreError> {
+    pub async fn create_token(&self, admin: bool, tenant_id: Option<&str>) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = format!("pbt_{}", hex::encode(raw));
@@ -245,14 +237,12 @@ impl Store {
     /// Sets an account's status. (The lifecycle state machine will own transitions; until then
     /// this is the only writer.)
     pub async fn set_status(&self, id: &str, status: AccountStatus) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -28,26 +28,16 @@ fn token_create_prints_only_the_token() {
         .args(["token", "create", "--admin", "--database", &db])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout:?}");
-    assert!(
-        lines[0].starts_with("pbt_") && lines[0].len() == 68,
-        "{stdout:?}"
-    );
+    assert!(lines[0].starts_with("pbt_") && lines[0].len() == 68, "{stdout:?}");
     let out = bin()
         .args(["token", "create", "--database", &db])
         .output()
         .unwrap();
-    assert!(
-        !out.status.success(),
-        "a token must be admin or for a tenant"
-    );
+    assert!(!out.status.success(), "a token must be admin or for a tenant");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -71,10 +61,7 @@ fn connector_validate_reports_every_problem_with_file_and_path() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        stdout.contains("hubspot.json: ok (hubspot 1.0.0)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("hubspot.json: ok (hubspot 1.0.0)"), "{stdout}");
     for path in [
         "$.name",
         "$.base_url",
@@ -114,10 +101,7 @@ fn serve_answers_and_stops_on_sigterm() {
         ])
         .arg("--connectors")
         .arg(connectors())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("p.db").display()),
-        )
+        .env("DATABASE_URL", format!("sqlite://{}", dir.join("p.db").display()))
         .env_remove("PATCHBAY_SECRET_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -121,11 +121,7 @@ impl Host {
 
     /// A token for one tenant.
     pub async fn tenant_token(&self, tenant: &str) -> String {
-        self.state
-            .store
-            .create_token(false, Some(tenant))
-            .await
-            .unwrap()
+        self.state.store.create_token(false, Some(tenant)).await.unwrap()
     }
 
     /// A request with a token.
@@ -147,13 +143,7 @@ impl Host {
     }
 
     /// Sends a JSON request with a token.
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Reply {
         let mut r = self.req(method, path, token);
         if let Some(b) = body {
             r = r.json(&b);
@@ -243,9 +233,7 @@ impl Reply {
         let e = &self.body["error"];
         assert_eq!(e["code"], code, "{}", self.body);
         assert!(
-            e["request_id"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("req_")),
+            e["request_id"].as_str().is_some_and(|r| r.starts_with("req_")),
             "{}",
             self.body
         );

@@ -13,12 +13,7 @@ const TOKEN: &str = "pat-secret-credential-value-0000";
 async fn health_is_open_everything_else_needs_a_token() {
     let host = Host::start().await;
     for path in ["/healthz", "/readyz"] {
-        let r = host
-            .http
-            .get(format!("{}{path}", host.url))
-            .send()
-            .await
-            .unwrap();
+        let r = host.http.get(format!("{}{path}", host.url)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
     let ready = host.get("/readyz").await;
@@ -29,12 +24,7 @@ async fn health_is_open_everything_else_needs_a_token() {
         "/proxy/contacts?integrated_account_id=x",
         "/unified/crm/contacts",
     ] {
-        let r = host
-            .http
-            .get(format!("{}{path}", host.url))
-            .send()
-            .await
-            .unwrap();
+        let r = host.http.get(format!("{}{path}", host.url)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthenticated");
@@ -103,14 +93,9 @@ async fn tenants_see_only_their_accounts() {
     host.send(Method::GET, &format!("/integrated-accounts/{id}"), &b, None)
         .await
         .error(404, "not_found");
-    host.send(
-        Method::DELETE,
-        &format!("/integrated-accounts/{id}"),
-        &b,
-        None,
-    )
-    .await
-    .error(404, "not_found");
+    host.send(Method::DELETE, &format!("/integrated-accounts/{id}"), &b, None)
+        .await
+        .error(404, "not_found");
     host.send(
         Method::GET,
         &format!("/proxy/contacts?integrated_account_id={id}"),
@@ -119,29 +104,21 @@ async fn tenants_see_only_their_accounts() {
     )
     .await
     .error(404, "not_found");
-    let b_list = host
-        .send(Method::GET, "/integrated-accounts", &b, None)
-        .await;
+    let b_list = host.send(Method::GET, "/integrated-accounts", &b, None).await;
     assert_eq!(b_list.body["result_count"], 0);
     let b_sneaky = host
-        .send(
-            Method::GET,
-            "/integrated-accounts?tenant_id=tenant-a",
-            &b,
-            None,
-        )
+        .send(Method::GET, "/integrated-accounts?tenant_id=tenant-a", &b, None)
         .await;
     assert_eq!(b_sneaky.body["result_count"], 0);
-    let a_list = host
-        .send(Method::GET, "/integrated-accounts", &a, None)
-        .await;
+    let a_list = host.send(Method::GET, "/integrated-accounts", &a, None).await;
     assert_eq!(a_list.body["result"][0]["id"], id.as_str());
 
     let foreign = json!({"connector": "hubspot", "tenant_id": "tenant-a", "credentials": {}});
     host.send(Method::POST, "/integrated-accounts", &b, Some(foreign))
         .await
         .error(403, "forbidden");
-    let override_url = json!({"connector": "hubspot", "credentials": {"access_token": "x"}, "base_url": server.base_url()});
+    let override_url =
+        json!({"connector": "hubspot", "credentials": {"access_token": "x"}, "base_url": server.base_url()});
     host.send(Method::POST, "/integrated-accounts", &a, Some(override_url))
         .await
         .error(403, "forbidden");
@@ -175,14 +152,9 @@ async fn tenants_see_only_their_accounts() {
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(
-        host.send(
-            Method::DELETE,
-            &format!("/integrated-accounts/{id}"),
-            &a,
-            None
-        )
-        .await
-        .status,
+        host.send(Method::DELETE, &format!("/integrated-accounts/{id}"), &a, None)
+            .await
+            .status,
         204
     );
     host.send(Method::GET, &format!("/integrated-accounts/{id}"), &a, None)
@@ -207,19 +179,13 @@ async fn bad_requests_get_normalized_4xx() {
     let admin = host.admin.clone();
 
     host.get("/no/such/route").await.error(404, "not_found");
-    host.get("/proxy/contacts")
+    host.get("/proxy/contacts").await.error(400, "invalid_request");
+    host.get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=0"))
         .await
         .error(400, "invalid_request");
-    host.get(&format!(
-        "/proxy/contacts?integrated_account_id={acct}&limit=0"
-    ))
-    .await
-    .error(400, "invalid_request");
-    host.get(&format!(
-        "/proxy/contacts?integrated_account_id={acct}&limit=abc"
-    ))
-    .await
-    .error(400, "invalid_request");
+    host.get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=abc"))
+        .await
+        .error(400, "invalid_request");
     host.get(&format!("/proxy/tickets?integrated_account_id={acct}"))
         .await
         .error(404, "not_found");
@@ -250,15 +216,20 @@ async fn bad_requests_get_normalized_4xx() {
     )
     .await
     .error(400, "invalid_request");
-    host.send(Method::POST, "/integrated-accounts", &admin, Some(json!({"connector": "hubspot", "tenant_id": "t", "credentials": {}, "base_url": "ftp://x"}))).await.error(400, "invalid_request");
+    host.send(
+        Method::POST,
+        "/integrated-accounts",
+        &admin,
+        Some(json!({"connector": "hubspot", "tenant_id": "t", "credentials": {}, "base_url": "ftp://x"})),
+    )
+    .await
+    .error(400, "invalid_request");
     // Pipedrive's base URL needs `context.company_domain`.
     host.send(
         Method::POST,
         "/integrated-accounts",
         &admin,
-        Some(
-            json!({"connector": "pipedrive", "tenant_id": "t", "credentials": {"api_token": "x"}}),
-        ),
+        Some(json!({"connector": "pipedrive", "tenant_id": "t", "credentials": {"api_token": "x"}})),
     )
     .await
     .error(400, "invalid_request");
@@ -306,9 +277,7 @@ async fn cursors_are_opaque_and_tamper_evident() {
         )
         .await;
     let first = host
-        .get(&format!(
-            "/proxy/contacts?integrated_account_id={a1}&limit=10"
-        ))
+        .get(&format!("/proxy/contacts?integrated_account_id={a1}&limit=10"))
         .await;
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
 
@@ -436,10 +405,7 @@ async fn a_broken_manifest_is_reported_and_skipped() {
     })
     .await;
     let list = host.get("/connectors").await;
-    assert_eq!(
-        list.body["result_count"], 3,
-        "the good connectors still load"
-    );
+    assert_eq!(list.body["result_count"], 3, "the good connectors still load");
     let errors = list.body["load_errors"].as_array().unwrap();
     let broken = errors
         .iter()

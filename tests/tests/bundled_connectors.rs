@@ -55,10 +55,7 @@ fn pipedrive_base_url_comes_from_account_context() {
             &call,
         )
         .unwrap_err();
-    assert!(
-        matches!(err, patchbay_engine::CallError::BadUrl(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, patchbay_engine::CallError::BadUrl(_)), "{err:?}");
 }
 
 async fn fetch(url: String, auth: (&str, &str)) -> Value {

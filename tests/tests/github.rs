@@ -36,21 +36,12 @@ async fn link_header_pagination_through_proxy() {
     )
     .await;
     assert_eq!((records.len(), pages), (75, 4));
-    let numbers: HashSet<u64> = records
-        .iter()
-        .map(|r| r["number"].as_u64().unwrap())
-        .collect();
+    let numbers: HashSet<u64> = records.iter().map(|r| r["number"].as_u64().unwrap()).collect();
     assert_eq!(numbers.len(), 75);
     let requests = mock.requests();
+    assert!(requests.iter().all(|r| r.path == "/repos/octo/hello/issues"));
     assert!(
-        requests
-            .iter()
-            .all(|r| r.path == "/repos/octo/hello/issues")
-    );
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.query_param("state") == Some("all")),
+        requests.iter().all(|r| r.query_param("state") == Some("all")),
         "pass-through survives the link URLs"
     );
     assert_eq!(requests[3].query_param("page"), Some("4"));

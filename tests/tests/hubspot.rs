@@ -48,11 +48,7 @@ async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
             .iter()
             .all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}")[..]))
     );
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.query_param("limit") == Some("10"))
-    );
+    assert!(requests.iter().all(|r| r.query_param("limit") == Some("10")));
     assert_eq!(requests[0].query_param("after"), None);
     assert!(
         requests[1].query_param("after").is_some(),
@@ -61,9 +57,7 @@ async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
 
     mock.set_rate_limit(100, 60);
     let reply = host
-        .get(&format!(
-            "/proxy/contacts?integrated_account_id={acct}&limit=5"
-        ))
+        .get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=5"))
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("ratelimit-limit"), Some("100"));
@@ -73,10 +67,7 @@ async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
         Some("10"),
         "10000 ms window → 10 s"
     );
-    assert_eq!(
-        reply.header("patchbay-connector-version"),
-        Some("hubspot@1.0.0")
-    );
+    assert_eq!(reply.header("patchbay-connector-version"), Some("hubspot@1.0.0"));
     assert!(reply.header("retry-after").is_none());
 }
 
@@ -94,19 +85,10 @@ async fn unified_contacts_and_companies_match_their_schemas() {
         assert_matches_unified_schema("crm.contacts", r);
         assert_eq!(r["id"], r["remote_data"]["id"]);
         assert_eq!(r["email"], r["remote_data"]["properties"]["email"]);
-        assert!(
-            r["phone"].is_string(),
-            "unified list asks HubSpot for phone: {r}"
-        );
+        assert!(r["phone"].is_string(), "unified list asks HubSpot for phone: {r}");
     }
-    let asked = mock.requests()[0]
-        .query_param("properties")
-        .unwrap()
-        .to_owned();
-    assert!(
-        asked.contains("phone") && asked.contains("company"),
-        "{asked}"
-    );
+    let asked = mock.requests()[0].query_param("properties").unwrap().to_owned();
+    assert!(asked.contains("phone") && asked.contains("company"), "{asked}");
 
     let lean = host
         .get(&format!(
@@ -139,17 +121,13 @@ async fn get_create_and_vendor_404() {
     assert_eq!(one.body["result"]["id"], "101");
 
     let unified = host
-        .get(&format!(
-            "/unified/crm/contacts/102?integrated_account_id={acct}"
-        ))
+        .get(&format!("/unified/crm/contacts/102?integrated_account_id={acct}"))
         .await;
     assert_eq!(unified.body["result"]["id"], "102");
     assert_matches_unified_schema("crm.contacts", &unified.body["result"]);
 
     let missing = host
-        .get(&format!(
-            "/proxy/contacts/999999?integrated_account_id={acct}"
-        ))
+        .get(&format!("/proxy/contacts/999999?integrated_account_id={acct}"))
         .await;
     let e = missing.error(404, "remote_not_found");
     assert_eq!(e["remote"], true);
@@ -165,10 +143,7 @@ async fn get_create_and_vendor_404() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(
-        created.body["result"]["properties"]["email"],
-        "new@example.com"
-    );
+    assert_eq!(created.body["result"]["properties"]["email"], "new@example.com");
 
     let body = json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"});
     let created = host
@@ -200,12 +175,7 @@ async fn vendor_429_passes_through_at_once_without_retry() {
     let e = reply.error(429, "rate_limited");
     assert_eq!(e["remote_status"], 429);
     assert_eq!(e["remote_body"]["policyName"], "TEN_SECONDLY_ROLLING");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("ten_secondly_rolling")
-    );
+    assert!(e["message"].as_str().unwrap().contains("ten_secondly_rolling"));
     assert_eq!(reply.header("ratelimit-remaining"), Some("0"));
     assert_eq!(reply.header("ratelimit-reset"), Some("10"));
     assert_eq!(

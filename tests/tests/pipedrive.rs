@@ -51,9 +51,7 @@ async fn offset_pagination_and_query_auth() {
     );
 
     let reply = host
-        .get(&format!(
-            "/proxy/persons?integrated_account_id={acct}&limit=1"
-        ))
+        .get(&format!("/proxy/persons?integrated_account_id={acct}&limit=1"))
         .await;
     assert_eq!(reply.header("ratelimit-limit"), Some("40"));
     assert_eq!(reply.header("ratelimit-reset"), Some("2"));
@@ -64,9 +62,7 @@ async fn unified_contacts_from_persons() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(8);
     let reply = host
-        .get(&format!(
-            "/unified/crm/contacts?integrated_account_id={acct}"
-        ))
+        .get(&format!("/unified/crm/contacts?integrated_account_id={acct}"))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let records = reply.body["result"].as_array().unwrap();

@@ -75,16 +75,12 @@ pub async fn create(
     };
     if let Some(base) = &req.base_url {
         if !principal.admin {
-            return Err(ApiError::forbidden(
-                "only admin tokens may override base_url",
-            ));
+            return Err(ApiError::forbidden("only admin tokens may override base_url"));
         }
-        let ok = url::Url::parse(base)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        let ok =
+            url::Url::parse(base).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
-            return Err(ApiError::invalid(
-                "base_url must be an absolute http(s) URL",
-            ));
+            return Err(ApiError::invalid("base_url must be an absolute http(s) URL"));
         }
     }
     let id = format!("acct_{}", uuid::Uuid::new_v4().simple());
@@ -131,15 +127,11 @@ pub async fn list(
     let mut filter = AccountFilter::default();
     for (k, v) in query_pairs(raw.as_deref()) {
         match k.as_str() {
-            "status" => {
-                filter.status = Some(v.parse::<AccountStatus>().map_err(ApiError::invalid)?)
-            }
+            "status" => filter.status = Some(v.parse::<AccountStatus>().map_err(ApiError::invalid)?),
             "connector" => filter.connector = Some(v),
             "tenant_id" => filter.tenant_id = Some(v),
             other => {
-                return Err(ApiError::invalid(format!(
-                    "unknown query parameter {other:?}"
-                )));
+                return Err(ApiError::invalid(format!("unknown query parameter {other:?}")));
             }
         }
     }
@@ -151,15 +143,9 @@ pub async fn list(
             (_, own) => filter.tenant_id = Some(own.clone().unwrap_or_default()),
         }
     }
-    let rows = state
-        .store
-        .accounts(&filter)
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = state.store.accounts(&filter).await.map_err(ApiError::internal)?;
     let result: Vec<Value> = rows.iter().map(view).collect();
-    Ok(Json(
-        json!({"result_count": result.len(), "result": result}),
-    ))
+    Ok(Json(json!({"result_count": result.len(), "result": result})))
 }
 
 /// Loads an account visible to `principal` (404 otherwise, so existence does not leak).

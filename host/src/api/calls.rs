@@ -67,8 +67,7 @@ impl Ctx {
                 _ => query.push((k, v)),
             }
         }
-        let account_id =
-            account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
+        let account_id = account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
         let account = visible_account(state, principal, &account_id).await?;
         let connector = state.registry.get(&account.connector).ok_or_else(|| {
             ApiError::remote_code(
@@ -79,10 +78,7 @@ impl Ctx {
         if account.status != AccountStatus::Active {
             return Err(ApiError::new(
                 patchbay_engine::ErrorCode::AccountNotActive,
-                format!(
-                    "integrated account is {}, not active",
-                    account.status.as_str()
-                ),
+                format!("integrated account is {}, not active", account.status.as_str()),
             ));
         }
         let plain = state
@@ -127,11 +123,7 @@ impl Ctx {
     }
 
     /// Runs a vendor call and splits the outcome.
-    pub async fn run(
-        &self,
-        state: &AppState,
-        call: &Call,
-    ) -> Result<(Payload, RateLimitInfo), ApiError> {
+    pub async fn run(&self, state: &AppState, call: &Call) -> Result<(Payload, RateLimitInfo), ApiError> {
         let Outcome { rate_limit, result } = state
             .executor
             .execute(&self.connector, &self.engine_account(), call)

@@ -32,19 +32,14 @@ async fn call_method(
         .copied()
         .find(|m| ctx.connector.method(resource, m).is_some())
         .unwrap_or(methods[0]);
-    let compiled = ctx
-        .connector
-        .resolve(resource, method)
-        .map_err(call_error)?;
+    let compiled = ctx.connector.resolve(resource, method).map_err(call_error)?;
     let scope = format!("proxy:{resource}.{method}");
     let page = match &ctx.cursor {
         Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
         None => None,
     };
     if page.is_some() && !compiled.is_list() {
-        return Err(ApiError::invalid(
-            "next_cursor only applies to list methods",
-        ));
+        return Err(ApiError::invalid("next_cursor only applies to list methods"));
     }
     let call = Call {
         resource: resource.to_owned(),
@@ -91,16 +86,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &["create"],
-        None,
-        body,
-    )
-    .await
+    call_method(&state, &p, raw.as_deref(), &resource, &["create"], None, body).await
 }
 
 /// `GET /proxy/{resource}/{id}`: the `get` method.
@@ -110,16 +96,7 @@ pub async fn get(
     Path((resource, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &["get"],
-        Some(id),
-        None,
-    )
-    .await
+    call_method(&state, &p, raw.as_deref(), &resource, &["get"], Some(id), None).await
 }
 
 /// `PATCH /proxy/{resource}/{id}`: the `update` method.
@@ -131,16 +108,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = optional_body(&body)?;
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &["update"],
-        Some(id),
-        body,
-    )
-    .await
+    call_method(&state, &p, raw.as_deref(), &resource, &["update"], Some(id), body).await
 }
 
 /// `PUT /proxy/{resource}/{id}`: the `replace` method, or `update` when there is none.
@@ -171,16 +139,7 @@ pub async fn delete(
     Path((resource, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &["delete"],
-        Some(id),
-        None,
-    )
-    .await
+    call_method(&state, &p, raw.as_deref(), &resource, &["delete"], Some(id), None).await
 }
 
 /// `POST /proxy/{resource}/{method}`: a custom method (the body is passed through; `id` may be

@@ -120,8 +120,7 @@ pub async fn create(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?
-        .ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
     call_unified(
         &state,
         &p,
@@ -161,8 +160,7 @@ pub async fn update(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?
-        .ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
     call_unified(
         &state,
         &p,

@@ -112,10 +112,7 @@ pub(crate) struct RateSnapshot {
 impl RateSnapshot {
     /// The same window reported as empty, for rate-limit error responses.
     pub fn zeroed(self) -> RateSnapshot {
-        RateSnapshot {
-            remaining: 0,
-            ..self
-        }
+        RateSnapshot { remaining: 0, ..self }
     }
 }
 
@@ -299,11 +296,9 @@ pub(crate) async fn gate<V: Vendor>(State(vendor): State<V>, req: Request, next:
         vendor.rate_headers(&shown, &ctx, resp.headers_mut());
         return resp;
     }
-    let rejection = vendor.reject_unauthenticated(&ctx).or_else(|| {
-        rate.exhausted
-            .then(|| vendor.exhausted_response(&ctx))
-            .flatten()
-    });
+    let rejection = vendor
+        .reject_unauthenticated(&ctx)
+        .or_else(|| rate.exhausted.then(|| vendor.exhausted_response(&ctx)).flatten());
     if let Some(mut resp) = rejection {
         vendor.rate_headers(&rate, &ctx, resp.headers_mut());
         return resp;
@@ -442,10 +437,7 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 /// `2024-01-01T10:00:00.000Z` (HubSpot's timestamp format).
 pub(crate) fn iso8601_millis(ms: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(ms / 1000);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        ms % 1000
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", ms % 1000)
 }
 
 /// `2024-01-01T10:00:00Z` (GitHub's timestamp format).
@@ -503,10 +495,7 @@ mod tests {
             "2024-01-01T10:00:00.123Z"
         );
         // 2024 is a leap year.
-        assert_eq!(
-            sql_datetime(SEED_EPOCH_SECS + 59 * 86_400),
-            "2024-02-29 00:00:00"
-        );
+        assert_eq!(sql_datetime(SEED_EPOCH_SECS + 59 * 86_400), "2024-02-29 00:00:00");
     }
 
     #[test]

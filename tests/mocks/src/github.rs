@@ -379,10 +379,7 @@ impl Vendor for GitHubMock {
             Fault::Status(429) => (secondary_limit(429, DEFAULT_RETRY_AFTER), false),
             Fault::Status(401) => (error(401, "Bad credentials", DOCS_REST), false),
             Fault::Status(404) => (not_found(), false),
-            Fault::Status(410) => (
-                error(410, "Issues are disabled for this repo", DOCS_REST),
-                false,
-            ),
+            Fault::Status(410) => (error(410, "Issues are disabled for this repo", DOCS_REST), false),
             Fault::Status(422) => (validation_failed(json!([]), DOCS_REST), false),
             // ⚠ GitHub's 5xx bodies are not documented; these match observed ones.
             Fault::Status(500) => (error(500, "Server Error", DOCS_REST), false),
@@ -647,12 +644,7 @@ fn assignee_logins(body: &serde_json::Map<String, Value>) -> Option<Vec<String>>
     if let Some(a) = body.get("assignees") {
         return Some(
             a.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                 .unwrap_or_default(),
         );
     }
@@ -836,8 +828,7 @@ mod tests {
     #[tokio::test]
     async fn pagination_walks_every_issue_once_via_link() {
         let (_m, r) = mock(65);
-        let mut uri =
-            "http://api.mock:8080/repos/octo/hello/issues?state=all&per_page=30".to_owned();
+        let mut uri = "http://api.mock:8080/repos/octo/hello/issues?state=all&per_page=30".to_owned();
         let mut numbers = Vec::new();
         let mut pages = 0;
         loop {
@@ -873,14 +864,7 @@ mod tests {
         assert_eq!(numbers, expected, "newest first, each exactly once");
 
         // Default state=open and per_page=30; everything fits: no Link.
-        let resp = call(
-            &r,
-            "GET",
-            "/repos/octo/hello/issues?per_page=100",
-            &[AUTH],
-            None,
-        )
-        .await;
+        let resp = call(&r, "GET", "/repos/octo/hello/issues?per_page=100", &[AUTH], None).await;
         let open = resp.body.as_array().unwrap();
         assert_eq!(open.len(), 65 - 21);
         assert!(open.iter().all(|i| i["state"] == "open"));

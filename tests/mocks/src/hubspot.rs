@@ -148,8 +148,8 @@ const FIRST_NAMES: [&str; 10] = [
     "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "Linus",
 ];
 const LAST_NAMES: [&str; 10] = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson",
-    "Perlman", "Torvalds",
+    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Perlman",
+    "Torvalds",
 ];
 const COMPANY_NAMES: [&str; 8] = [
     "Acme Corp",
@@ -392,11 +392,7 @@ impl Vendor for HubSpotMock {
                 "TIMEOUT",
             ),
             // "503 service temporarily unavailable".
-            503 => error(
-                503,
-                "Service temporarily unavailable",
-                "SERVICE_UNAVAILABLE",
-            ),
+            503 => error(503, "Service temporarily unavailable", "SERVICE_UNAVAILABLE"),
             s => error(s, "error", "ERROR"),
         };
         (resp, false)
@@ -406,11 +402,7 @@ impl Vendor for HubSpotMock {
         // HTTP/1 sends these lower-case; HubSpot spells them X-HubSpot-RateLimit-*.
         set_header(headers, "x-hubspot-ratelimit-max", rate.limit);
         set_header(headers, "x-hubspot-ratelimit-remaining", rate.remaining);
-        set_header(
-            headers,
-            "x-hubspot-ratelimit-interval-milliseconds",
-            INTERVAL_MS,
-        );
+        set_header(headers, "x-hubspot-ratelimit-interval-milliseconds", INTERVAL_MS);
         // The daily pair is sent to private-app (non-OAuth) callers, which this mock models.
         set_header(headers, "x-hubspot-ratelimit-daily", DAILY_LIMIT);
         set_header(
@@ -435,10 +427,7 @@ fn selected_properties(t: ObjectType, ctx: &Ctx) -> Vec<String> {
         .map(str::to_owned)
         .collect();
     let mut out: Vec<String> = if requested.is_empty() {
-        t.default_properties()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
+        t.default_properties().iter().map(|s| (*s).to_owned()).collect()
     } else {
         let mut r = requested;
         r.extend(
@@ -892,10 +881,7 @@ mod tests {
             Some("10000")
         );
         assert_eq!(resp.header("x-hubspot-ratelimit-daily"), Some("250000"));
-        assert_eq!(
-            resp.header("x-hubspot-ratelimit-daily-remaining"),
-            Some("249997")
-        );
+        assert_eq!(resp.header("x-hubspot-ratelimit-daily-remaining"), Some("249997"));
         // Never below zero; HubSpot's short window is not enforced by the mock.
         let resp = call(&r, "GET", "/crm/v3/objects/contacts", &[AUTH], None).await;
         assert_eq!(resp.status, 200);
@@ -905,14 +891,7 @@ mod tests {
     #[tokio::test]
     async fn crud_and_validation() {
         let (m, r) = mock(2);
-        let resp = call(
-            &r,
-            "GET",
-            "/crm/v3/objects/contacts?limit=101",
-            &[AUTH],
-            None,
-        )
-        .await;
+        let resp = call(&r, "GET", "/crm/v3/objects/contacts?limit=101", &[AUTH], None).await;
         assert_eq!(resp.status, 400);
         assert_eq!(resp.body["category"], "VALIDATION_ERROR");
 
@@ -983,10 +962,7 @@ mod tests {
     #[test]
     fn base64_round_trip() {
         for s in ["", "1", "12", "123", "1024"] {
-            assert_eq!(
-                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
-                s.as_bytes()
-            );
+            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
         }
         assert_eq!(base64_encode(b"1024"), "MTAyNA==");
         assert_eq!(common::percent_encode("MTAyNA=="), "MTAyNA%3D%3D");

@@ -36,8 +36,7 @@ const DEFAULT_LIMIT_PER_WINDOW: u64 = 40;
 /// Daily fair-usage allowance of POST/PUT requests (2019-05-24 changelog).
 const DAILY_WRITES: u64 = 10_000;
 
-const ERROR_INFO: &str =
-    "Please check developers.pipedrive.com for more information about Pipedrive API.";
+const ERROR_INFO: &str = "Please check developers.pipedrive.com for more information about Pipedrive API.";
 const COMPANY_ID: u64 = 7_571_105;
 const CC_EMAIL: &str = "mockcompany@pipedrivemail.com";
 /// The user every valid token belongs to; owner of every person.
@@ -434,10 +433,7 @@ fn related_objects<'a>(persons: impl IntoIterator<Item = &'a Person>, store: &St
     out
 }
 
-async fn list_persons(
-    State(mock): State<PipedriveMock>,
-    Extension(ctx): Extension<Ctx>,
-) -> Response {
+async fn list_persons(State(mock): State<PipedriveMock>, Extension(ctx): Extension<Ctx>) -> Response {
     let start = match common::query_u64(&ctx.rec, "start") {
         Some(Ok(n)) => n,
         _ => 0,
@@ -488,11 +484,7 @@ async fn list_persons(
 
 async fn get_person(State(mock): State<PipedriveMock>, Path(raw_id): Path<String>) -> Response {
     let store = mock.store();
-    match raw_id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| store.persons.get(&id))
-    {
+    match raw_id.parse::<u64>().ok().and_then(|id| store.persons.get(&id)) {
         // Deleted persons are still readable, with `active_flag: false`.
         Some(p) => common::json(
             200,
@@ -568,10 +560,7 @@ fn spend_daily_write(store: &mut Store) -> u64 {
     store.daily_writes_left
 }
 
-async fn create_person(
-    State(mock): State<PipedriveMock>,
-    Extension(ctx): Extension<Ctx>,
-) -> Response {
+async fn create_person(State(mock): State<PipedriveMock>, Extension(ctx): Extension<Ctx>) -> Response {
     let mut store = mock.store();
     let daily_left = spend_daily_write(&mut store);
     let empty = Map::new();
@@ -769,14 +758,7 @@ mod tests {
             false
         );
 
-        let clamped = call(
-            &r,
-            "GET",
-            &with_token("/api/v1/persons?limit=1000"),
-            &[],
-            None,
-        )
-        .await;
+        let clamped = call(&r, "GET", &with_token("/api/v1/persons?limit=1000"), &[], None).await;
         assert_eq!(clamped.body["data"].as_array().unwrap().len(), 250);
         assert_eq!(clamped.body["additional_data"]["pagination"]["limit"], 500);
     }
@@ -784,14 +766,7 @@ mod tests {
     #[tokio::test]
     async fn person_shape() {
         let (_m, r) = mock(4);
-        let resp = call(
-            &r,
-            "GET",
-            "/api/v1/persons/1",
-            &[("x-api-token", TOKEN)],
-            None,
-        )
-        .await;
+        let resp = call(&r, "GET", "/api/v1/persons/1", &[("x-api-token", TOKEN)], None).await;
         assert_eq!(resp.status, 200);
         let p = &resp.body["data"];
         assert_eq!(p["id"], 1);
@@ -808,14 +783,7 @@ mod tests {
         assert_eq!(p["add_time"], "2024-01-01 01:00:00");
         assert_eq!(p["update_time"], "2024-01-02 01:00:00");
         assert_eq!(p["active_flag"], true);
-        let no_org = call(
-            &r,
-            "GET",
-            "/api/v1/persons/4",
-            &[("x-api-token", TOKEN)],
-            None,
-        )
-        .await;
+        let no_org = call(&r, "GET", "/api/v1/persons/4", &[("x-api-token", TOKEN)], None).await;
         assert_eq!(no_org.body["data"]["org_id"], Value::Null);
 
         let missing = call(&r, "GET", &with_token("/api/v1/persons/999"), &[], None).await;
@@ -921,7 +889,9 @@ mod tests {
             "POST",
             &uri,
             &[],
-            Some(json!({"name": "Jane Doe", "email": "jane@example.com", "phone": ["+372 555"], "org_id": 2})),
+            Some(
+                json!({"name": "Jane Doe", "email": "jane@example.com", "phone": ["+372 555"], "org_id": 2}),
+            ),
         )
         .await;
         assert_eq!(created.status, 201);

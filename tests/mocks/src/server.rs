@@ -67,9 +67,8 @@ mod tests {
 
     async fn raw_get(addr: SocketAddr, path_and_query: &str, extra: &str) -> String {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let req = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
-        );
+        let req =
+            format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
         stream.write_all(req.as_bytes()).await.expect("write");
         let mut out = Vec::new();
         stream.read_to_end(&mut out).await.expect("read");

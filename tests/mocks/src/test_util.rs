@@ -34,10 +34,7 @@ pub async fn call(
         },
         None => ("mock.test".to_owned(), uri.to_owned()),
     };
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", host);
+    let mut req = Request::builder().method(method).uri(path).header("host", host);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

@@ -1,0 +1,52 @@
+//! `mock-vendors`: the HubSpot, GitHub and Pipedrive mocks as a standalone process, for the
+//! README quickstart and manual exploration without vendor accounts or network access.
+//!
+//! Usage: `mock-vendors [--seed N]`. Serves HubSpot on 127.0.0.1:9101, GitHub on 9102 (repo
+//! `octo/hello`) and Pipedrive on 9103 (base `/api/v1`); every mock accepts the token `demo-token`.
+
+use patchbay_mock_vendors::{GitHubMock, HubSpotMock, PipedriveMock};
+
+const TOKEN: &str = "demo-token";
+
+#[tokio::main]
+async fn main() {
+    let mut seed = 25;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next().and_then(|v| v.parse().ok())) {
+            ("--seed", Some(n)) => seed = n,
+            _ => {
+                eprintln!("usage: mock-vendors [--seed N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let hubspot = HubSpotMock::new(TOKEN);
+    let github = GitHubMock::new(TOKEN);
+    let pipedrive = PipedriveMock::new(TOKEN);
+    hubspot.seed(seed);
+    github.seed(seed);
+    pipedrive.seed(seed);
+    let mut tasks = Vec::new();
+    for (name, port, router) in [
+        ("hubspot", 9101, hubspot.router()),
+        ("github", 9102, github.router()),
+        ("pipedrive", 9103, pipedrive.router()),
+    ] {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("cannot listen on 127.0.0.1:{port}: {e}"));
+        eprintln!("{name} mock on http://127.0.0.1:{port} (token {TOKEN}, {seed} records)");
+        tasks.push(tokio::spawn(async move { axum::serve(listener, router).await }));
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = futures_all(tasks) => {}
+    }
+}
+
+async fn futures_all(tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
