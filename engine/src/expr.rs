@@ -6,8 +6,8 @@
 //! and any input on which the fast path would raise a jq error, runs on jaq, so both paths give
 //! the same answers (checked by tests over every bundled mapping).
 //!
-//! Functions that reach outside the input (`env`, `input`, `now`, `halt`, stderr) are removed:
-//! expressions are pure functions of their input.
+//! Functions that reach outside the input (`env`, `$ENV`, `input`, `inputs`, `now`) are removed:
+//! expressions are pure functions of their input. `halt` ends the expression with an error.
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Ctx, Vars, data};

@@ -287,8 +287,9 @@ pub enum Pagination {
         /// Variable receiving `endCursor`.
         variable: String,
     },
-    /// Expression-driven: evaluated on `{status, headers, body, request: {query, variables}}`,
-    /// yields null (last page) or `{query?: {...}, variables?: {...}, url?: "..."}`.
+    /// Expression-driven: evaluated on `{status, headers, body, records, request: {query, body}}`
+    /// (`records`: how many the page held; `request`: the page state that produced it), yields
+    /// null (last page) or `{query?: {...}, body?: {...}, variables?: {...}, url?: "..."}`.
     Dynamic {
         /// Expression yielding the next page's changes.
         next: String,

@@ -275,3 +275,235 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
         (t, p) => *t = p.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::Connector;
+
+    fn connector(auth: Value, extra_methods: Value) -> Connector {
+        let mut methods = json!({
+            "list": {"method": "GET", "path": "/items", "query": {"per_page": "{{limit}}", "q": "{{query.q}}"}, "records": ".items"},
+            "get": {"method": "GET", "path": "/items/{{id}}"},
+            "create": {"method": "POST", "path": "/items"}
+        });
+        merge(&mut methods, &extra_methods);
+        Connector::from_value(json!({
+            "name": "acme", "version": "1", "base_url": "https://{{context.sub}}.acme.test/v2",
+            "headers": {"Accept": "application/json"}, "query": {"locale": "en"},
+            "auth": auth,
+            "pagination": {"type": "cursor", "cursor": ".next", "param": "cursor"},
+            "resources": {"items": {"methods": methods}}
+        }))
+        .unwrap()
+    }
+
+    fn account<'a>(creds: &'a Value, ctx: &'a Value) -> Account<'a> {
+        Account {
+            credentials: creds,
+            context: ctx,
+            base_url: None,
+        }
+    }
+
+    fn header<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn query_templates_limit_and_passthrough() {
+        let c = connector(json!({"type": "bearer"}), json!({}));
+        let (creds, ctx) = (json!({"access_token": "tok"}), json!({"sub": "eu"}));
+        let call = Call {
+            resource: "items".into(),
+            method: "list".into(),
+            limit: Some(5),
+            passthrough: vec![("q".into(), "x y".into()), ("extra".into(), "1".into())],
+            query: Map::from_iter([("q".to_owned(), json!("ignored, pass-through wins"))]),
+            ..Default::default()
+        };
+        let r = c.build_request(&account(&creds, &ctx), &call).unwrap();
+        assert_eq!(
+            r.url,
+            "https://eu.acme.test/v2/items?locale=en&per_page=5&q=x+y&extra=1"
+        );
+        assert_eq!(header(&r, "authorization"), Some("Bearer tok"));
+        assert_eq!(header(&r, "accept"), Some("application/json"));
+        assert_eq!(r.body, None);
+        // Without a limit the parameter is omitted, not sent empty.
+        let bare = Call {
+            resource: "items".into(),
+            method: "list".into(),
+            ..Default::default()
+        };
+        let r = c.build_request(&account(&creds, &ctx), &bare).unwrap();
+        assert_eq!(r.url, "https://eu.acme.test/v2/items?locale=en");
+    }
+
+    #[test]
+    fn auth_kinds() {
+        let (creds, ctx) = (
+            json!({"api_key": "k1", "user": "u", "pass": "p"}),
+            json!({"sub": "x"}),
+        );
+        let get = Call {
+            resource: "items".into(),
+            method: "get".into(),
+            id: Some("7".into()),
+            ..Default::default()
+        };
+        let q = connector(
+            json!({"type": "api_key", "in": "query", "name": "api_token", "value": "{{credentials.api_key}}"}),
+            json!({}),
+        );
+        assert_eq!(
+            q.build_request(&account(&creds, &ctx), &get).unwrap().url,
+            "https://x.acme.test/v2/items/7?locale=en&api_token=k1"
+        );
+        let h = connector(
+            json!({"type": "api_key", "in": "header", "name": "X-Api-Key", "value": "Token {{credentials.api_key}}"}),
+            json!({}),
+        );
+        assert_eq!(
+            header(
+                &h.build_request(&account(&creds, &ctx), &get).unwrap(),
+                "x-api-key"
+            ),
+            Some("Token k1")
+        );
+        let b = connector(
+            json!({"type": "basic", "username": "{{credentials.user}}", "password": "{{credentials.pass}}"}),
+            json!({}),
+        );
+        assert_eq!(
+            header(
+                &b.build_request(&account(&creds, &ctx), &get).unwrap(),
+                "authorization"
+            ),
+            Some("Basic dTpw")
+        );
+        let bearer = connector(json!({"type": "bearer"}), json!({}));
+        let err = bearer.build_request(&account(&creds, &ctx), &get).unwrap_err();
+        assert!(matches!(err, CallError::Missing(_)), "no access_token: {err:?}");
+    }
+
+    #[test]
+    fn ids_missing_methods_and_bodies() {
+        let c = connector(
+            json!({"type": "none"}),
+            json!({"search": {"method": "POST", "path": "/items/search", "body": {"filter": {"q": "{{body.q}}", "n": "{{limit}}"}, "fixed": true}}}),
+        );
+        let (creds, ctx) = (json!({}), json!({"sub": "x"}));
+        let acct = account(&creds, &ctx);
+        let no_id = Call {
+            resource: "items".into(),
+            method: "get".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.build_request(&acct, &no_id),
+            Err(CallError::Missing(_))
+        ));
+        let nope = Call {
+            resource: "items".into(),
+            method: "nope".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.build_request(&acct, &nope),
+            Err(CallError::UnknownMethod { .. })
+        ));
+        let create = Call {
+            resource: "items".into(),
+            method: "create".into(),
+            body: Some(json!({"a": 1})),
+            ..Default::default()
+        };
+        let r = c.build_request(&acct, &create).unwrap();
+        assert_eq!(r.body, Some(json!({"a": 1})));
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        let search = Call {
+            resource: "items".into(),
+            method: "search".into(),
+            limit: Some(3),
+            body: Some(json!({"q": "ada"})),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.build_request(&acct, &search).unwrap().body,
+            Some(json!({"filter": {"q": "ada", "n": 3}, "fixed": true}))
+        );
+        // A context that fails to fill the base URL is the caller's problem, not a panic.
+        let empty = json!({});
+        assert!(matches!(
+            c.build_request(&account(&creds, &empty), &create),
+            Err(CallError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn page_state_applies_and_next_urls_keep_the_origin() {
+        let c = connector(
+            json!({"type": "api_key", "in": "query", "name": "key", "value": "{{credentials.k}}"}),
+            json!({}),
+        );
+        let (creds, ctx) = (json!({"k": "secret"}), json!({"sub": "x"}));
+        let acct = account(&creds, &ctx);
+        let mut call = Call {
+            resource: "items".into(),
+            method: "list".into(),
+            limit: Some(2),
+            ..Default::default()
+        };
+        call.page = Some(PageState {
+            query: [("cursor".to_owned(), "c2".to_owned())].into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            c.build_request(&acct, &call).unwrap().url,
+            "https://x.acme.test/v2/items?locale=en&per_page=2&cursor=c2&key=secret"
+        );
+        call.page = Some(PageState {
+            url: Some("https://x.acme.test/v2/items?page=3&key=stale".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            c.build_request(&acct, &call).unwrap().url,
+            "https://x.acme.test/v2/items?page=3&key=secret"
+        );
+        call.page = Some(PageState {
+            url: Some("/v2/items?page=4".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            c.build_request(&acct, &call).unwrap().url,
+            "https://x.acme.test/v2/items?page=4&key=secret"
+        );
+        for evil in [
+            "https://evil.test/v2/items",
+            "http://x.acme.test/v2/items",
+            "https://x.acme.test:444/v2/items",
+            "//evil.test/x",
+        ] {
+            call.page = Some(PageState {
+                url: Some(evil.into()),
+                ..Default::default()
+            });
+            assert!(
+                matches!(c.build_request(&acct, &call), Err(CallError::BadUrl(_))),
+                "{evil}"
+            );
+        }
+        call.page = Some(PageState {
+            body: Some(json!({"variables": {"after": "e1"}})),
+            ..Default::default()
+        });
+        assert_eq!(
+            c.build_request(&acct, &call).unwrap().body,
+            Some(json!({"variables": {"after": "e1"}}))
+        );
+    }
+}

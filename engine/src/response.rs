@@ -260,3 +260,198 @@ fn text(v: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connector(extra: Value) -> Connector {
+        let mut m = json!({
+            "name": "acme", "version": "1", "base_url": "https://acme.test", "auth": {"type": "none"},
+            "resources": {"items": {"methods": {
+                "list": {"method": "GET", "path": "/items", "records": ".data.items"},
+                "get": {"method": "GET", "path": "/items/{{id}}", "record": ".data"}
+            }}}
+        });
+        crate::request::merge(&mut m, &extra);
+        Connector::from_value(m).unwrap()
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Headers::new(
+                headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn records_and_single_records() {
+        let c = connector(json!({}));
+        let out = c.interpret(
+            "items",
+            "list",
+            None,
+            answer(200, &[], r#"{"data": {"items": [{"id": 1}, {"id": 2}]}}"#),
+            0,
+        );
+        assert_eq!(
+            out.result,
+            Ok(Payload::List {
+                records: vec![json!({"id": 1}), json!({"id": 2})],
+                next: None
+            })
+        );
+        let out = c.interpret(
+            "items",
+            "get",
+            None,
+            answer(200, &[], r#"{"data": {"id": 1}}"#),
+            0,
+        );
+        assert_eq!(out.result, Ok(Payload::Single(json!({"id": 1}))));
+        let empty = c.interpret("items", "get", None, answer(204, &[], ""), 0);
+        assert_eq!(empty.result, Ok(Payload::Single(Value::Null)));
+    }
+
+    #[test]
+    fn shape_drift_is_a_mapping_error() {
+        let c = connector(json!({}));
+        for body in [
+            r#"{"data": {"items": "nope"}}"#,
+            "<html>oops</html>",
+            r#"{"data": 5}"#,
+        ] {
+            let out = c.interpret("items", "list", None, answer(200, &[], body), 0);
+            assert_eq!(
+                out.result.unwrap_err().code,
+                RemoteErrorCode::MappingError,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_map_by_default_with_vendor_messages() {
+        let c = connector(json!({}));
+        let cases = [
+            (
+                401,
+                r#"{"message": "bad token"}"#,
+                RemoteErrorCode::RemoteUnauthorized,
+                "bad token",
+            ),
+            (
+                404,
+                r#"{"error": {"message": "gone"}}"#,
+                RemoteErrorCode::RemoteNotFound,
+                "gone",
+            ),
+            (
+                422,
+                r#"{"errors": [{"message": "title missing"}]}"#,
+                RemoteErrorCode::RemoteInvalidRequest,
+                "title missing",
+            ),
+            (
+                503,
+                "upstream down",
+                RemoteErrorCode::RemoteServerError,
+                "upstream down",
+            ),
+            (429, "", RemoteErrorCode::RateLimited, "vendor answered 429"),
+        ];
+        for (status, body, code, message) in cases {
+            let f = c
+                .interpret("items", "get", None, answer(status, &[], body), 0)
+                .result
+                .unwrap_err();
+            assert_eq!((f.code, f.message.as_str(), f.status), (code, message, status));
+        }
+    }
+
+    #[test]
+    fn rules_turn_vendor_dialects_into_codes() {
+        // Salesforce: 403 REQUEST_LIMIT_EXCEEDED is a rate limit; other 403s are not.
+        let sf = connector(json!({"errors": {"message": ".[0].message", "rules": [
+            {"status": [403], "when": ".body[0].errorCode == \"REQUEST_LIMIT_EXCEEDED\"", "code": "rate_limited"}
+        ]}}));
+        let limited =
+            r#"[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]"#;
+        let f = sf
+            .interpret("items", "get", None, answer(403, &[], limited), 0)
+            .result
+            .unwrap_err();
+        assert_eq!(
+            (f.code, f.message.as_str()),
+            (RemoteErrorCode::RateLimited, "TotalRequests Limit exceeded.")
+        );
+        let other = r#"[{"message": "no access", "errorCode": "INSUFFICIENT_ACCESS"}]"#;
+        let f = sf
+            .interpret("items", "get", None, answer(403, &[], other), 0)
+            .result
+            .unwrap_err();
+        assert_eq!(f.code, RemoteErrorCode::RemoteForbidden);
+        // GraphQL: errors in a 200 body.
+        let gql = connector(
+            json!({"errors": {"rules": [{"when": ".body.errors[0].extensions.code == \"FORBIDDEN\"", "code": "remote_forbidden"}]}}),
+        );
+        let f = gql.interpret(
+            "items",
+            "get",
+            None,
+            answer(
+                200,
+                &[],
+                r#"{"errors": [{"message": "no", "extensions": {"code": "FORBIDDEN"}}]}"#,
+            ),
+            0,
+        );
+        assert_eq!(f.result.unwrap_err().code, RemoteErrorCode::RemoteForbidden);
+    }
+
+    #[test]
+    fn throttling_in_a_200_body_is_rate_limited_with_headers() {
+        let c = connector(json!({"rate_limit": {
+            "remaining": {"header": "x-ratelimit-requests-remaining"},
+            "reset": {"header": "x-ratelimit-requests-reset", "unit": "epoch_milliseconds"},
+            "throttled": "any(.body.errors[]?; .extensions.code == \"RATELIMITED\")"
+        }}));
+        let headers = [
+            ("X-RateLimit-Requests-Remaining", "0"),
+            ("X-RateLimit-Requests-Reset", "1700000030000"),
+        ];
+        let body =
+            r#"{"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]}"#;
+        let out = c.interpret(
+            "items",
+            "get",
+            None,
+            answer(200, &headers, body),
+            1_700_000_000_000,
+        );
+        let f = out.result.unwrap_err();
+        assert_eq!(
+            (f.code, f.message.as_str()),
+            (RemoteErrorCode::RateLimited, "Rate limit exceeded")
+        );
+        assert_eq!(
+            (out.rate_limit.remaining, out.rate_limit.reset),
+            (Some(0), Some(30))
+        );
+        let fine = c.interpret(
+            "items",
+            "get",
+            None,
+            answer(200, &headers, r#"{"data": {"id": 1}}"#),
+            0,
+        );
+        assert!(fine.result.is_ok());
+    }
+}

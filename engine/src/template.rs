@@ -88,6 +88,9 @@ impl Template {
                     let text = scalar_text(lookup(scope, path)?)?;
                     match escape {
                         Escape::None => out.push_str(&text),
+                        // URL parsers resolve `.`/`..` segments (even percent-encoded ones), which
+                        // would let an id walk up the vendor's path: such values have no rendering.
+                        Escape::PathSegment if matches!(text.as_str(), "" | "." | "..") => return None,
                         Escape::PathSegment => out.push_str(&encode_segment(&text)),
                     }
                 }
@@ -215,6 +218,13 @@ mod tests {
             .render(&json!({"id": "../admin?x=1"}), Escape::PathSegment)
             .unwrap();
         assert_eq!(got, "/contacts/..%2Fadmin%3Fx%3D1");
+        for dots in ["..", ".", ""] {
+            assert_eq!(
+                t.render(&json!({"id": dots}), Escape::PathSegment),
+                None,
+                "{dots:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,23 @@ struct Claims {
     s: String,
     /// Page state.
     p: PageState,
+    /// The first page's query parameters (a cursor alone continues the same list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    q: Vec<(String, String)>,
+    /// The first page's `limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<u64>,
+}
+
+/// Where a list continues: the engine's page state plus the query and limit it started with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resume {
+    /// Engine page state.
+    pub page: PageState,
+    /// Caller's query parameters of the first page.
+    pub query: Vec<(String, String)>,
+    /// Caller's `limit` of the first page.
+    pub limit: Option<u64>,
 }
 
 /// Signs and verifies cursors.
@@ -37,11 +54,13 @@ impl Cursors {
     }
 
     /// Encodes a cursor.
-    pub fn encode(&self, account: &str, scope: &str, page: &PageState) -> String {
+    pub fn encode(&self, account: &str, scope: &str, resume: &Resume) -> String {
         let claims = Claims {
             a: account.to_owned(),
             s: scope.to_owned(),
-            p: page.clone(),
+            p: resume.page.clone(),
+            q: resume.query.clone(),
+            l: resume.limit,
         };
         let payload = B64.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let mut mac = self.mac();
@@ -50,7 +69,7 @@ impl Cursors {
     }
 
     /// Decodes a cursor issued for this account and scope; anything else is `invalid_request`.
-    pub fn decode(&self, cursor: &str, account: &str, scope: &str) -> Result<PageState, ApiError> {
+    pub fn decode(&self, cursor: &str, account: &str, scope: &str) -> Result<Resume, ApiError> {
         let invalid =
             || ApiError::invalid("next_cursor is invalid, tampered with, or belongs to another call");
         let (payload, sig) = cursor.split_once('.').ok_or_else(invalid)?;
@@ -63,7 +82,11 @@ impl Cursors {
         if claims.a != account || claims.s != scope {
             return Err(invalid());
         }
-        Ok(claims.p)
+        Ok(Resume {
+            page: claims.p,
+            query: claims.q,
+            limit: claims.l,
+        })
     }
 }
 
@@ -78,8 +101,13 @@ mod tests {
             url: Some("https://api.github.com/x?page=2".into()),
             ..Default::default()
         };
-        let tok = c.encode("acct_1", "proxy:issues.list", &page);
-        assert_eq!(c.decode(&tok, "acct_1", "proxy:issues.list").unwrap(), page);
+        let resume = Resume {
+            page,
+            query: vec![("state".into(), "all".into())],
+            limit: Some(20),
+        };
+        let tok = c.encode("acct_1", "proxy:issues.list", &resume);
+        assert_eq!(c.decode(&tok, "acct_1", "proxy:issues.list").unwrap(), resume);
         assert!(
             c.decode(&tok, "acct_2", "proxy:issues.list").is_err(),
             "foreign account"

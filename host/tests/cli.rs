@@ -83,9 +83,59 @@ fn connector_validate_reports_every_problem_with_file_and_path() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// One HTTP/1.1 exchange on loopback; returns the whole answer text.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// A one-endpoint stand-in vendor: answers every request with an empty Pipedrive page.
+fn tiny_vendor() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 8192];
+            let _ = conn.read(&mut buf);
+            let body = r#"{"success":true,"data":null,"additional_data":{"pagination":{"start":0,"limit":100,"more_items_in_collection":false}}}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
 #[test]
-fn serve_answers_and_stops_on_sigterm() {
+fn serve_answers_never_logs_credentials_and_stops_on_sigterm() {
     let dir = scratch("serve");
+    let db = format!("sqlite://{}", dir.join("p.db").display());
+    let out = bin()
+        .args(["token", "create", "--admin", "--database", &db])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -101,7 +151,8 @@ fn serve_answers_and_stops_on_sigterm() {
         ])
         .arg("--connectors")
         .arg(connectors())
-        .env("DATABASE_URL", format!("sqlite://{}", dir.join("p.db").display()))
+        .env("DATABASE_URL", &db)
+        .env("PATCHBAY_LOG", "debug")
         .env_remove("PATCHBAY_SECRET_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -109,14 +160,7 @@ fn serve_answers_and_stops_on_sigterm() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
-        let got = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            use std::io::{Read, Write};
-            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        match got {
+        match http(port, "GET", "/readyz", None, None) {
             Ok(text) => break text,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => panic!("server never answered: {e}"),
@@ -127,6 +171,34 @@ fn serve_answers_and_stops_on_sigterm() {
     // No PATCHBAY_SECRET_KEY: a 0600 key file appears beside the database.
     let key = dir.join("p.db.key");
     assert!(key.exists());
+
+    // A proxied call with a query-string API key: the key must not reach the logs.
+    const API_TOKEN: &str = "pd-secret-0123456789abcdef";
+    let vendor = tiny_vendor();
+    let create = format!(
+        r#"{{"connector":"pipedrive","tenant_id":"t","credentials":{{"api_token":"{API_TOKEN}"}},"context":{{"company_domain":"acme"}},"base_url":"http://127.0.0.1:{vendor}/api/v1"}}"#
+    );
+    let created = http(port, "POST", "/integrated-accounts", Some(&token), Some(&create)).unwrap();
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let id = created
+        .split("\"id\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let listed = http(
+        port,
+        "GET",
+        &format!("/proxy/persons?integrated_account_id={id}"),
+        Some(&token),
+        None,
+    )
+    .unwrap();
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    assert!(!created.contains(API_TOKEN) && !listed.contains(API_TOKEN));
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -144,5 +216,11 @@ fn serve_answers_and_stops_on_sigterm() {
         logs.contains("PATCHBAY_SECRET_KEY is unset"),
         "the generated key is announced"
     );
+    assert!(
+        logs.contains("/api/v1/persons"),
+        "the vendor call was logged (by path)"
+    );
+    assert!(!logs.contains(API_TOKEN), "a credential reached the logs");
+    assert!(!logs.contains(&token), "an API token reached the logs");
     let _ = std::fs::remove_dir_all(dir);
 }

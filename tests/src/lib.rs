@@ -244,7 +244,13 @@ impl Reply {
 }
 
 /// Follows `next_cursor` from `first_path` until the end; returns every record and the page count.
+/// Later pages send only `integrated_account_id` and the cursor: a cursor carries the rest.
 pub async fn walk_pages(host: &Host, first_path: &str) -> (Vec<Value>, usize) {
+    let (route, query) = first_path.split_once('?').expect("a path with a query");
+    let account = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "integrated_account_id")
+        .map(|(_, v)| v.into_owned())
+        .expect("integrated_account_id");
     let mut records = Vec::new();
     let mut pages = 0;
     let mut path = first_path.to_owned();
@@ -257,8 +263,10 @@ pub async fn walk_pages(host: &Host, first_path: &str) -> (Vec<Value>, usize) {
         records.extend(page.iter().cloned());
         match reply.body["next_cursor"].as_str() {
             Some(c) => {
-                let sep = if first_path.contains('?') { '&' } else { '?' };
-                path = format!("{first_path}{sep}next_cursor={}", urlencode(c));
+                path = format!(
+                    "{route}?integrated_account_id={account}&next_cursor={}",
+                    urlencode(c)
+                )
             }
             None => return (records, pages),
         }

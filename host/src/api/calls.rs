@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
-use patchbay_engine::{Account, Call, Connector, Outcome, Payload, RateLimitInfo};
+use patchbay_engine::{Account, Call, Connector, Outcome, PageState, Payload, RateLimitInfo};
 use serde_json::{Map, Value};
 
 use super::accounts::visible_account;
 use super::{json_body, query_pairs};
+use crate::cursor::Resume;
 use crate::error::{ApiError, set_headers};
 use crate::server::AppState;
 use crate::store::{AccountRow, AccountStatus, Principal};
@@ -94,6 +95,30 @@ impl Ctx {
             limit,
             cursor,
             no_remote_data,
+        })
+    }
+
+    /// Continues from `next_cursor`, if given: the query and limit become the first page's, so a
+    /// cursor alone continues the same list.
+    pub fn resume(&mut self, state: &AppState, scope: &str) -> Result<Option<PageState>, ApiError> {
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let resume = state.cursors.decode(cursor, &self.account.id, scope)?;
+        self.query = resume.query;
+        self.limit = resume.limit;
+        Ok(Some(resume.page))
+    }
+
+    /// The `next_cursor` of a page.
+    pub fn next_cursor(&self, state: &AppState, scope: &str, next: Option<PageState>) -> Option<String> {
+        next.map(|page| {
+            let resume = Resume {
+                page,
+                query: self.query.clone(),
+                limit: self.limit,
+            };
+            state.cursors.encode(&self.account.id, scope, &resume)
         })
     }
 

@@ -25,20 +25,17 @@ async fn call_method(
     id: Option<String>,
     body: Option<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx::resolve(state, principal, raw).await?;
+    let mut ctx = Ctx::resolve(state, principal, raw).await?;
     // The first method the connector has, e.g. PUT prefers `replace` and falls back to `update`.
     let method = methods
         .iter()
         .copied()
         .find(|m| ctx.connector.method(resource, m).is_some())
         .unwrap_or(methods[0]);
-    let compiled = ctx.connector.resolve(resource, method).map_err(call_error)?;
+    let is_list = ctx.connector.resolve(resource, method).map_err(call_error)?.is_list();
     let scope = format!("proxy:{resource}.{method}");
-    let page = match &ctx.cursor {
-        Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
-        None => None,
-    };
-    if page.is_some() && !compiled.is_list() {
+    let page = ctx.resume(state, &scope)?;
+    if page.is_some() && !is_list {
         return Err(ApiError::invalid("next_cursor only applies to list methods"));
     }
     let call = Call {
@@ -59,7 +56,7 @@ async fn call_method(
     };
     let body = match payload {
         Payload::List { records, next } => {
-            let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
+            let next_cursor = ctx.next_cursor(state, &scope, next);
             json!({"result_count": records.len(), "next_cursor": next_cursor, "result": records})
         }
         Payload::Single(record) => json!({ "result": record }),

@@ -53,12 +53,9 @@ async fn call_unified(
     id: Option<String>,
     body: Option<Value>,
 ) -> Result<Response, ApiError> {
-    let ctx = Ctx::resolve(state, principal, raw).await?;
+    let mut ctx = Ctx::resolve(state, principal, raw).await?;
     let scope = format!("unified:{model}/{resource}.{method}");
-    let page = match &ctx.cursor {
-        Some(c) => Some(state.cursors.decode(c, &ctx.account.id, &scope)?),
-        None => None,
-    };
+    let page = ctx.resume(state, &scope)?;
     let call = Call {
         id,
         limit: ctx.limit,
@@ -84,7 +81,7 @@ async fn call_unified(
                 .into_iter()
                 .map(|r| map_record(u, r, remote_data))
                 .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = next.map(|p| state.cursors.encode(&ctx.account.id, &scope, &p));
+            let next_cursor = ctx.next_cursor(state, &scope, next);
             json!({"result_count": result.len(), "next_cursor": next_cursor, "result": result})
         }
         Payload::Single(Value::Null) => json!({ "result": null }),
