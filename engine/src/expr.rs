@@ -55,6 +55,11 @@ impl Expr {
         &self.source
     }
 
+    /// The fast path form, if the expression has one.
+    pub(crate) fn fast(&self) -> Option<&FastExpr> {
+        self.fast.as_ref()
+    }
+
     /// Whether the fast path handles this expression.
     pub fn is_fast(&self) -> bool {
         self.fast.is_some()

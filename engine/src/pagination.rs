@@ -5,16 +5,39 @@
 use serde_json::{Value, json};
 
 use crate::connector::CompiledPagination;
+use crate::expr::Expr;
 use crate::manifest::BodyOrQuery;
 use crate::request::PageState;
 use crate::response::Headers;
+
+/// A page's body as the strategies read it: a parsed `Value`, or raw text ([`crate::rawpath`]).
+pub(crate) trait PageBody {
+    /// An expression's value on the body.
+    fn eval(&self, e: &Expr) -> Result<Value, String>;
+    /// The whole body (for expression-driven pagination).
+    fn whole(&self) -> Result<&Value, String>;
+}
+
+impl PageBody for Value {
+    fn eval(&self, e: &Expr) -> Result<Value, String> {
+        e.eval(self)
+    }
+
+    fn whole(&self) -> Result<&Value, String> {
+        Ok(self)
+    }
+}
+
+fn truthy(v: Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false))
+}
 
 /// The next page after an answer (`None`: this was the last page).
 ///
 /// `current` is the state the answered request was built with, `records` how many records it held.
 pub(crate) fn next(
     strategy: &CompiledPagination,
-    body: &Value,
+    body: &(impl PageBody + ?Sized),
     headers: &Headers,
     status: u16,
     current: Option<&PageState>,
@@ -35,7 +58,7 @@ pub(crate) fn next(
             cursor,
             param,
             location,
-        } => scalar(&cursor.eval(body)?).map(|c| match location {
+        } => scalar(&body.eval(cursor)?).map(|c| match location {
             BodyOrQuery::Query => query_state(param, c),
             BodyOrQuery::Body => PageState {
                 body: Some(json!({ param: c })),
@@ -48,7 +71,7 @@ pub(crate) fn next(
             has_more,
         } => {
             let more = match has_more {
-                Some(e) => e.eval_bool(body)?,
+                Some(e) => truthy(body.eval(e)?),
                 None => records > 0,
             };
             more.then(|| query_state(param, (current_number(param).unwrap_or(*start) + 1).to_string()))
@@ -59,13 +82,13 @@ pub(crate) fn next(
             has_more,
         } => {
             let more = match has_more {
-                Some(e) => e.eval_bool(body)?,
+                Some(e) => truthy(body.eval(e)?),
                 None => records > 0,
             };
             if !more {
                 None
             } else if let Some(e) = next_offset {
-                scalar(&e.eval(body)?).map(|n| query_state(param, n))
+                scalar(&body.eval(e)?).map(|n| query_state(param, n))
             } else {
                 Some(query_state(
                     param,
@@ -80,12 +103,12 @@ pub(crate) fn next(
                 url: Some(url),
                 ..Default::default()
             }),
-        CompiledPagination::NextUrl { next_url } => scalar(&next_url.eval(body)?).map(|url| PageState {
+        CompiledPagination::NextUrl { next_url } => scalar(&body.eval(next_url)?).map(|url| PageState {
             url: Some(url),
             ..Default::default()
         }),
         CompiledPagination::GraphqlCursor { page_info, variable } => {
-            let info = page_info.eval(body)?;
+            let info = body.eval(page_info)?;
             let has_next = info["hasNextPage"].as_bool().unwrap_or(false);
             match (has_next, scalar(&info["endCursor"])) {
                 (true, Some(cursor)) => Some(PageState {
@@ -99,7 +122,7 @@ pub(crate) fn next(
             let input = json!({
                 "status": status,
                 "headers": headers.to_json(),
-                "body": body,
+                "body": body.whole()?,
                 "records": records,
                 "request": {
                     "query": current.map(|p| json!(p.query)).unwrap_or_else(|| json!({})),
@@ -136,7 +159,7 @@ pub(crate) fn next(
 }
 
 /// A cursor-like value as text; null, false and "" mean "no more pages".
-fn scalar(v: &Value) -> Option<String> {
+pub(crate) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -106,6 +106,11 @@ pub struct Outcome {
 }
 
 impl Connector {
+    /// The normalized rate-limit state of an answer's headers.
+    pub fn rate_limit(&self, headers: &Headers, now_ms: i64) -> RateLimitInfo {
+        ratelimit::read(self.rate_limit.as_ref(), headers, now_ms)
+    }
+
     /// Interprets the answer to a request built for `resource.method` with page state `page`.
     /// `now_ms` is the current time in epoch milliseconds (for reset timestamps).
     pub fn interpret(
@@ -116,7 +121,7 @@ impl Connector {
         response: HttpResponse,
         now_ms: i64,
     ) -> Outcome {
-        let rate_limit = ratelimit::read(self.rate_limit.as_ref(), &response.headers, now_ms);
+        let rate_limit = self.rate_limit(&response.headers, now_ms);
         let result = match self.method(resource, method) {
             Some(m) => self.classify(m, page, response),
             None => Err(RemoteFailure {

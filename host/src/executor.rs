@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use patchbay_engine::{
-    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, Outcome, RemoteErrorCode,
+    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, RemoteErrorCode,
 };
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::store::now_ms;
 
 /// Vendor HTTP client.
 #[derive(Debug, Clone)]
@@ -32,13 +31,13 @@ impl Executor {
         Self { http, max_body }
     }
 
-    /// Executes one vendor call.
-    pub async fn execute(
+    /// Sends one vendor call and returns the vendor's answer as is (the engine interprets it).
+    pub async fn send(
         &self,
         connector: &Connector,
         account: &Account<'_>,
         call: &Call,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<HttpResponse, ApiError> {
         let request = connector.build_request(account, call).map_err(call_error)?;
         let url = reqwest::Url::parse(&request.url)
             .map_err(|e| ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()))?;
@@ -88,12 +87,11 @@ impl Executor {
             span.record("http.status", status);
             span.record("elapsed_ms", started.elapsed().as_millis() as u64);
             tracing::info!("vendor answered");
-            let answer = HttpResponse {
+            Ok(HttpResponse {
                 status,
                 headers,
                 body,
-            };
-            Ok(connector.interpret(&call.resource, &call.method, call.page.as_ref(), answer, now_ms()))
+            })
         }
         .instrument(span)
         .await

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use patchbay_engine::{Account, Call, Connector, Outcome, PageState, Payload, RateLimitInfo};
+use patchbay_engine::{
+    Account, Call, CompiledUnified, Connector, HttpResponse, Outcome, PageState, Payload, RateLimitInfo,
+};
 use serde_json::{Map, Value};
 
 use super::accounts::visible_account;
@@ -14,7 +16,7 @@ use super::{json_body, query_pairs};
 use crate::cursor::Resume;
 use crate::error::{ApiError, set_headers};
 use crate::server::AppState;
-use crate::store::{AccountRow, AccountStatus, Principal};
+use crate::store::{AccountRow, AccountStatus, Principal, now_ms};
 
 /// Largest page size a caller may ask for.
 pub const MAX_LIMIT: u64 = 1000;
@@ -147,16 +149,27 @@ impl Ctx {
         )
     }
 
-    /// Runs a vendor call and splits the outcome.
-    pub async fn run(&self, state: &AppState, call: &Call) -> Result<(Payload, RateLimitInfo), ApiError> {
-        let Outcome { rate_limit, result } = state
+    /// Sends a vendor call.
+    pub async fn send(&self, state: &AppState, call: &Call) -> Result<HttpResponse, ApiError> {
+        state
             .executor
-            .execute(&self.connector, &self.engine_account(), call)
+            .send(&self.connector, &self.engine_account(), call)
             .await
             .map_err(|mut e| {
                 e.headers.push(self.version_header());
                 e
-            })?;
+            })
+    }
+
+    /// Interprets an answer on the engine's general path.
+    pub fn outcome(&self, call: &Call, response: HttpResponse) -> Result<(Payload, RateLimitInfo), ApiError> {
+        let Outcome { rate_limit, result } = self.connector.interpret(
+            &call.resource,
+            &call.method,
+            call.page.as_ref(),
+            response,
+            now_ms(),
+        );
         match result {
             Ok(payload) => Ok((payload, rate_limit)),
             Err(failure) => {
@@ -173,14 +186,45 @@ impl Ctx {
         }
     }
 
-    /// A JSON answer with rate-limit and version headers.
-    pub fn respond(
+    /// Answers a list page straight from the vendor's bytes when the engine's raw path applies
+    /// (see `patchbay_engine::rawpath`); `None`: use [`Ctx::outcome`].
+    pub fn raw_list(
         &self,
-        status: axum::http::StatusCode,
-        body: Value,
-        rate_limit: &RateLimitInfo,
-    ) -> Response {
-        let mut response = (status, Json(body)).into_response();
+        state: &AppState,
+        scope: &str,
+        call: &Call,
+        response: &HttpResponse,
+        unified: Option<(&CompiledUnified, bool)>,
+    ) -> Option<Response> {
+        let page = self.connector.interpret_list_raw(
+            &call.resource,
+            &call.method,
+            call.page.as_ref(),
+            response,
+            unified,
+        )?;
+        let rate_limit = self.connector.rate_limit(&response.headers, now_ms());
+        let next_cursor = self.next_cursor(state, scope, page.next);
+        let mut body = Vec::with_capacity(page.records_json.len() + 256);
+        body.extend_from_slice(format!("{{\"result_count\":{},\"next_cursor\":", page.count).as_bytes());
+        serde_json::to_writer(&mut body, &next_cursor).expect("writing to a Vec");
+        body.extend_from_slice(b",\"result\":");
+        body.extend_from_slice(&page.records_json);
+        body.push(b'}');
+        Some(self.respond_bytes(StatusCode::OK, body, &rate_limit))
+    }
+
+    /// A JSON answer with rate-limit and version headers.
+    pub fn respond(&self, status: StatusCode, body: Value, rate_limit: &RateLimitInfo) -> Response {
+        self.respond_bytes(
+            status,
+            serde_json::to_vec(&body).expect("JSON serializes"),
+            rate_limit,
+        )
+    }
+
+    fn respond_bytes(&self, status: StatusCode, body: Vec<u8>, rate_limit: &RateLimitInfo) -> Response {
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         let mut headers = rate_limit.headers(false);
         headers.push(self.version_header());
         set_headers(response.headers_mut(), headers);

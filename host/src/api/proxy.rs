@@ -32,7 +32,11 @@ async fn call_method(
         .copied()
         .find(|m| ctx.connector.method(resource, m).is_some())
         .unwrap_or(methods[0]);
-    let is_list = ctx.connector.resolve(resource, method).map_err(call_error)?.is_list();
+    let is_list = ctx
+        .connector
+        .resolve(resource, method)
+        .map_err(call_error)?
+        .is_list();
     let scope = format!("proxy:{resource}.{method}");
     let page = ctx.resume(state, &scope)?;
     if page.is_some() && !is_list {
@@ -48,7 +52,11 @@ async fn call_method(
         body,
         page,
     };
-    let (payload, rate_limit) = ctx.run(state, &call).await?;
+    let response = ctx.send(state, &call).await?;
+    if is_list && let Some(answer) = ctx.raw_list(state, &scope, &call, &response, None) {
+        return Ok(answer);
+    }
+    let (payload, rate_limit) = ctx.outcome(&call, response)?;
     let status = if method == "create" {
         StatusCode::CREATED
     } else {

@@ -68,8 +68,14 @@ async fn call_unified(
         .connector
         .unified_call(model, resource, method, call)
         .map_err(unified_error)?;
-    let (payload, rate_limit) = ctx.run(state, &call).await?;
     let remote_data = !ctx.no_remote_data;
+    let response = ctx.send(state, &call).await?;
+    if method == "list"
+        && let Some(answer) = ctx.raw_list(state, &scope, &call, &response, Some((u, remote_data)))
+    {
+        return Ok(answer);
+    }
+    let (payload, rate_limit) = ctx.outcome(&call, response)?;
     let status = if method == "create" {
         StatusCode::CREATED
     } else {

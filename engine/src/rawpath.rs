@@ -1,0 +1,408 @@
+//! The raw list path: a page of records mapped straight from the vendor's bytes to the output
+//! bytes, without building a `serde_json::Value` tree.
+//!
+//! Parsing a whole page into `Value`s and serializing it again costs more than the mapping itself.
+//! When every expression involved is in the fast subset ([`FastExpr`]) this path walks the page as
+//! borrowed JSON text ([`RawValue`]): only the objects on the way to a selected value are split
+//! into members, values are copied verbatim, and `remote_data` is the vendor's record text as is.
+//! Whenever the answer is not the happy shape (an error status, a rule that reads the body, a type
+//! error, a duplicate of `remote_data`), it returns `None` and the caller takes the `Value` path,
+//! so both give the same JSON (checked by tests over every bundled connector).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::connector::{CompiledUnified, Connector};
+use crate::expr::Expr;
+use crate::fastpath::{FastExpr, Step};
+use crate::pagination::PageBody;
+use crate::request::PageState;
+use crate::response::HttpResponse;
+
+/// One page of a list, already serialized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawPage {
+    /// The records as a JSON array text (mapped when a unified mapping was given).
+    pub records_json: Vec<u8>,
+    /// How many records.
+    pub count: usize,
+    /// The next page, if any.
+    pub next: Option<PageState>,
+}
+
+/// An object key, borrowed from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of an object (in order; a repeated key keeps its last value, as serde_json does).
+struct Members<'a>(Vec<(Key<'a>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().rev().find(|(k, _)| k.0 == key).map(|(_, v)| *v)
+    }
+}
+
+/// The elements of an array.
+struct Elements<'a>(Vec<&'a RawValue>);
+
+impl<'de> serde::Deserialize<'de> for Elements<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Elements<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Elements<'de>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(16));
+                while let Some(v) = seq.next_element::<&'de RawValue>()? {
+                    out.push(v);
+                }
+                Ok(Elements(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().as_bytes()[0]
+}
+
+fn members(raw: &RawValue) -> Option<Members<'_>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// Follows `steps`: `Ok(None)` is jq's null (missing or null), `Err` a jq type error.
+fn walk<'a>(raw: &'a RawValue, steps: &[Step]) -> Result<Option<&'a RawValue>, ()> {
+    let mut cur = raw;
+    for step in steps {
+        let next = match (step, first_byte(cur)) {
+            (_, b'n') => return Ok(None),
+            (Step::Key(k), b'{') => members(cur).ok_or(())?.get(k),
+            (Step::Index(i), b'[') => serde_json::from_str::<Elements>(cur.get())
+                .map_err(|_| ())?
+                .0
+                .get(*i)
+                .copied(),
+            _ => return Err(()),
+        };
+        match next {
+            Some(v) => cur = v,
+            None => return Ok(None),
+        }
+    }
+    Ok((first_byte(cur) != b'n').then_some(cur))
+}
+
+/// A page body, parsed once: an object root is split into members a single time, since both the
+/// records and the pagination expressions start there.
+enum Root<'a> {
+    Object(Members<'a>),
+    Other(&'a RawValue),
+}
+
+impl<'a> Root<'a> {
+    /// Parses (and so validates) the whole body.
+    fn parse(body: &'a [u8]) -> Option<Self> {
+        match body.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'{' => serde_json::from_slice(body).ok().map(Root::Object),
+            _ => serde_json::from_slice(body).ok().map(Root::Other),
+        }
+    }
+
+    fn walk(&self, steps: &[Step]) -> Result<Option<&'a RawValue>, ()> {
+        match (self, steps.split_first()) {
+            (Root::Object(m), Some((Step::Key(k), rest))) => m.get(k).map_or(Ok(None), |v| walk(v, rest)),
+            // `.` or `.[n]` on an object root: rare enough to leave to the general path.
+            (Root::Object(_), _) => Err(()),
+            (Root::Other(raw), _) => walk(raw, steps),
+        }
+    }
+
+    /// A fast path expression's value as a (small) `Value`; `None` when it is not a path.
+    fn path_value(&self, expr: &Expr) -> Option<Result<Value, ()>> {
+        let FastExpr::Path(steps) = expr.fast()? else {
+            return None;
+        };
+        Some(self.walk(steps).and_then(|found| match found {
+            None => Ok(Value::Null),
+            Some(v) => serde_json::from_str(v.get()).map_err(|_| ()),
+        }))
+    }
+}
+
+/// Output slots of an object mapping, grouped into a trie so each object on the way is split once.
+#[derive(Default)]
+struct Trie {
+    here: Vec<usize>,
+    keys: Vec<(String, Trie)>,
+    indices: Vec<(usize, Trie)>,
+}
+
+impl Trie {
+    fn insert(&mut self, steps: &[Step], slot: usize) {
+        match steps.split_first() {
+            None => self.here.push(slot),
+            Some((Step::Key(k), rest)) => match self.keys.iter_mut().find(|(key, _)| key == k) {
+                Some((_, t)) => t.insert(rest, slot),
+                None => {
+                    let mut t = Trie::default();
+                    t.insert(rest, slot);
+                    self.keys.push((k.clone(), t));
+                }
+            },
+            Some((Step::Index(i), rest)) => match self.indices.iter_mut().find(|(idx, _)| idx == i) {
+                Some((_, t)) => t.insert(rest, slot),
+                None => {
+                    let mut t = Trie::default();
+                    t.insert(rest, slot);
+                    self.indices.push((*i, t));
+                }
+            },
+        }
+    }
+
+    /// Fills `out[slot]` for every path in the trie; `Err` on a jq type error.
+    fn fill<'a>(&self, raw: Option<&'a RawValue>, out: &mut [Option<&'a RawValue>]) -> Result<(), ()> {
+        let raw = raw.filter(|r| first_byte(r) != b'n');
+        for &slot in &self.here {
+            out[slot] = raw;
+        }
+        if self.keys.is_empty() && self.indices.is_empty() {
+            return Ok(());
+        }
+        let Some(raw) = raw else {
+            // Everything below null is null.
+            for (_, t) in &self.keys {
+                t.fill(None, out)?;
+            }
+            for (_, t) in &self.indices {
+                t.fill(None, out)?;
+            }
+            return Ok(());
+        };
+        match first_byte(raw) {
+            b'{' if self.indices.is_empty() => {
+                let m = members(raw).ok_or(())?;
+                for (k, t) in &self.keys {
+                    t.fill(m.get(k), out)?;
+                }
+                Ok(())
+            }
+            b'[' if self.keys.is_empty() => {
+                let e: Elements = serde_json::from_str(raw.get()).map_err(|_| ())?;
+                for (i, t) in &self.indices {
+                    t.fill(e.0.get(*i).copied(), out)?;
+                }
+                Ok(())
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+/// A compiled object mapping for the raw path.
+struct Plan<'e> {
+    expr: &'e FastExpr,
+    trie: Trie,
+    slots: usize,
+}
+
+impl<'e> Plan<'e> {
+    fn new(expr: &'e FastExpr) -> Option<Self> {
+        let FastExpr::Object(members) = expr else {
+            return None;
+        };
+        if members.iter().any(|(k, _)| k == "remote_data") {
+            return None;
+        }
+        let mut trie = Trie::default();
+        let mut slots = 0;
+        fn add(e: &FastExpr, trie: &mut Trie, slots: &mut usize) {
+            match e {
+                FastExpr::Path(steps) => {
+                    trie.insert(steps, *slots);
+                    *slots += 1;
+                }
+                FastExpr::Object(members) => members.iter().for_each(|(_, v)| add(v, trie, slots)),
+                FastExpr::Literal(_) => {}
+            }
+        }
+        add(expr, &mut trie, &mut slots);
+        Some(Self { expr, trie, slots })
+    }
+
+    /// Writes the mapped record (and `remote_data`) to `out`.
+    fn write(&self, record: &RawValue, remote_data: bool, out: &mut Vec<u8>) -> Result<(), ()> {
+        let mut values = vec![None; self.slots];
+        self.trie.fill(Some(record), &mut values)?;
+        let mut next = 0;
+        write_object(self.expr, &values, &mut next, out, remote_data.then_some(record));
+        Ok(())
+    }
+}
+
+fn write_object(
+    e: &FastExpr,
+    values: &[Option<&RawValue>],
+    next: &mut usize,
+    out: &mut Vec<u8>,
+    extra: Option<&RawValue>,
+) {
+    match e {
+        FastExpr::Path(_) => {
+            match values[*next] {
+                Some(v) => out.extend_from_slice(v.get().as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+            *next += 1;
+        }
+        FastExpr::Literal(v) => serde_json::to_writer(&mut *out, v).expect("writing to a Vec"),
+        FastExpr::Object(members) => {
+            out.push(b'{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("writing to a Vec");
+                out.push(b':');
+                write_object(v, values, next, out, None);
+            }
+            if let Some(record) = extra {
+                if !members.is_empty() {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\"remote_data\":");
+                out.extend_from_slice(record.get().as_bytes());
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+impl Connector {
+    /// Interprets a successful list answer on the raw path, mapping each record with the unified
+    /// method (and adding `remote_data` when asked), or copying records as they are for proxy
+    /// lists. `None`: take the general path ([`Connector::interpret`]).
+    pub fn interpret_list_raw(
+        &self,
+        resource: &str,
+        method: &str,
+        page: Option<&PageState>,
+        response: &HttpResponse,
+        unified: Option<(&CompiledUnified, bool)>,
+    ) -> Option<RawPage> {
+        let (status, headers, body) = (response.status, &response.headers, response.body.as_slice());
+        let m = self.method(resource, method)?;
+        if !(200..300).contains(&status) || self.body_rules_apply(status) {
+            return None;
+        }
+        let (plan, remote_data) = match unified {
+            Some((u, remote_data)) => (Some(Plan::new(u.response.as_ref()?.fast()?)?), remote_data),
+            None => (None, false),
+        };
+        let root = Root::parse(body)?;
+        let FastExpr::Path(records_path) = m.records.as_ref()?.fast()? else {
+            return None;
+        };
+        let records = match root.walk(records_path).ok()? {
+            None => Vec::new(),
+            Some(r) if first_byte(r) == b'[' => serde_json::from_str::<Elements>(r.get()).ok()?.0,
+            Some(_) => return None,
+        };
+        let next = crate::pagination::next(
+            &m.pagination,
+            &RawBody(&root),
+            headers,
+            status,
+            page,
+            records.len(),
+        )
+        .ok()?;
+        let mut out = Vec::with_capacity(body.len() + 64 * records.len());
+        out.push(b'[');
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match &plan {
+                Some(plan) => plan.write(record, remote_data, &mut out).ok()?,
+                None => out.extend_from_slice(record.get().as_bytes()),
+            }
+        }
+        out.push(b']');
+        Some(RawPage {
+            records_json: out,
+            count: records.len(),
+            next,
+        })
+    }
+
+    /// Whether an error rule or throttle expression could read this answer's body.
+    fn body_rules_apply(&self, status: u16) -> bool {
+        self.error_rules
+            .iter()
+            .any(|r| r.rule.status.is_empty() || r.rule.status.contains(&status))
+            || self.rate_limit.as_ref().is_some_and(|rl| rl.throttled.is_some())
+    }
+}
+
+/// A page body read on the raw path: fast path expressions only.
+struct RawBody<'r, 'a>(&'r Root<'a>);
+
+impl PageBody for RawBody<'_, '_> {
+    fn eval(&self, e: &Expr) -> Result<Value, String> {
+        self.0
+            .path_value(e)
+            .and_then(Result::ok)
+            .ok_or_else(|| "not on the raw path".to_owned())
+    }
+
+    fn whole(&self) -> Result<&Value, String> {
+        Err("not on the raw path".to_owned())
+    }
+}
