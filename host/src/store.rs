@@ -3,6 +3,7 @@
 //! Queries use `$n` placeholders and portable types so the same SQL can run on PostgreSQL.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -11,6 +12,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
+
+use crate::cache::TtlCache;
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +128,12 @@ pub struct AccountFilter {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    principals: Arc<TtlCache<String, Principal>>,
+    accounts: Arc<TtlCache<String, AccountRow>>,
 }
+
+/// How long looked-up tokens and accounts are reused without asking the database.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
 
 /// Current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
@@ -154,7 +162,20 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool, DEFAULT_CACHE_TTL))
+    }
+
+    fn with_pool(pool: SqlitePool, ttl: Duration) -> Self {
+        Self {
+            pool,
+            principals: Arc::new(TtlCache::new(ttl, 10_000)),
+            accounts: Arc::new(TtlCache::new(ttl, 100_000)),
+        }
+    }
+
+    /// The same database with another cache TTL (zero: always ask the database).
+    pub fn with_cache_ttl(&self, ttl: Duration) -> Self {
+        Self::with_pool(self.pool.clone(), ttl)
     }
 
     /// Whether the database answers.
@@ -180,15 +201,24 @@ impl Store {
 
     /// The principal of a token, if it exists.
     pub async fn principal(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        let hash = hash_token(token);
+        // Only known tokens are cached: random guesses must not fill memory.
+        if let Some(hit) = self.principals.get(&hash) {
+            return Ok(Some(hit));
+        }
         let row = sqlx::query("SELECT id, admin, tenant_id FROM api_tokens WHERE token_hash = $1")
-            .bind(hash_token(token))
+            .bind(&hash)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| Principal {
+        let principal = row.map(|r| Principal {
             token_id: r.get("id"),
             admin: r.get("admin"),
             tenant_id: r.get("tenant_id"),
-        }))
+        });
+        if let Some(p) = &principal {
+            self.principals.insert(hash, p.clone());
+        }
+        Ok(principal)
     }
 
     /// Inserts an account.
@@ -217,7 +247,20 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        let account = row.map(|r| account_from_row(&r)).transpose()?;
+        match &account {
+            Some(a) => self.accounts.insert(id.to_owned(), a.clone()),
+            None => self.accounts.remove(&id.to_owned()),
+        }
+        Ok(account)
+    }
+
+    /// One account, possibly as read up to the cache TTL ago (the hot path of calls).
+    pub async fn account_cached(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        match self.accounts.get(&id.to_owned()) {
+            Some(hit) => Ok(Some(hit)),
+            None => self.account(id).await,
+        }
     }
 
     /// Accounts matching a filter, oldest first.
@@ -237,6 +280,7 @@ impl Store {
     /// Sets an account's status. (The lifecycle state machine will own transitions; until then
     /// this is the only writer.)
     pub async fn set_status(&self, id: &str, status: AccountStatus) -> Result<bool, StoreError> {
+        self.accounts.remove(&id.to_owned());
         let done = sqlx::query("UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(now_ms())
@@ -248,6 +292,7 @@ impl Store {
 
     /// Deletes an account; false when it did not exist.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
+        self.accounts.remove(&id.to_owned());
         let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1")
             .bind(id)
             .execute(&self.pool)

@@ -149,12 +149,19 @@ pub async fn list(
 }
 
 /// Loads an account visible to `principal` (404 otherwise, so existence does not leak).
+/// `cached` allows a copy up to the store's cache TTL old (the hot path of vendor calls).
 pub async fn visible_account(
     state: &AppState,
     principal: &Principal,
     id: &str,
+    cached: bool,
 ) -> Result<AccountRow, ApiError> {
-    match state.store.account(id).await.map_err(ApiError::internal)? {
+    let found = if cached {
+        state.store.account_cached(id).await
+    } else {
+        state.store.account(id).await
+    };
+    match found.map_err(ApiError::internal)? {
         Some(a) if principal.can_see(&a.tenant_id) => Ok(a),
         _ => Err(ApiError::not_found(format!("no integrated account {id:?}"))),
     }
@@ -166,7 +173,9 @@ pub async fn get_one(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&visible_account(&state, &principal, &id).await?)))
+    Ok(Json(view(
+        &visible_account(&state, &principal, &id, false).await?,
+    )))
 }
 
 /// `DELETE /integrated-accounts/{id}`.
@@ -175,7 +184,7 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    visible_account(&state, &principal, &id).await?;
+    visible_account(&state, &principal, &id, false).await?;
     state
         .store
         .delete_account(&id)

@@ -71,7 +71,7 @@ impl Ctx {
             }
         }
         let account_id = account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
-        let account = visible_account(state, principal, &account_id).await?;
+        let account = visible_account(state, principal, &account_id, true).await?;
         let connector = state.registry.get(&account.connector).ok_or_else(|| {
             ApiError::remote_code(
                 patchbay_engine::RemoteErrorCode::ConnectorError,
