@@ -407,6 +407,16 @@ mod tests {
             c.build_request(&acct, &no_id),
             Err(CallError::Missing(_))
         ));
+        for dots in ["..", "."] {
+            let walk_up = Call {
+                id: Some(dots.into()),
+                ..no_id.clone()
+            };
+            assert!(
+                matches!(c.build_request(&acct, &walk_up), Err(CallError::Missing(_))),
+                "{dots}"
+            );
+        }
         let nope = Call {
             resource: "items".into(),
             method: "nope".into(),
