@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::expr::Expr;
+use crate::lifecycle::{CompiledLifecycle, CompiledStep};
 use crate::manifest::{
-    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Manifest, Pagination, ParamLocation,
-    RateLimitDialect, TimeUnit,
+    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Lifecycle, LifecycleStep, Manifest,
+    Pagination, ParamLocation, RateLimitDialect, TimeUnit,
 };
 use crate::template::{JsonTemplate, Template};
 
@@ -41,6 +42,7 @@ pub struct Connector {
     pub(crate) error_message: Option<Expr>,
     pub(crate) error_rules: Vec<CompiledRule>,
     pub(crate) unified: BTreeMap<(String, String), BTreeMap<String, CompiledUnified>>,
+    pub(crate) lifecycle: CompiledLifecycle,
 }
 
 #[derive(Debug)]
@@ -349,6 +351,8 @@ impl Connector {
             }
         }
 
+        let lifecycle = compile_lifecycle(&mut cx, manifest.lifecycle.as_ref(), &resources);
+
         if !cx.problems.is_empty() {
             return Err(cx.problems);
         }
@@ -363,7 +367,13 @@ impl Connector {
             error_message,
             error_rules,
             unified,
+            lifecycle,
         })
+    }
+
+    /// Post-install and validation steps.
+    pub fn lifecycle(&self) -> &CompiledLifecycle {
+        &self.lifecycle
     }
 
     /// The connector's name.
@@ -440,6 +450,67 @@ pub fn parse_manifest(value: Value) -> Result<Manifest, Problem> {
             message: e.into_inner().to_string(),
         }
     })
+}
+
+fn compile_lifecycle(
+    cx: &mut Ctx,
+    lifecycle: Option<&Lifecycle>,
+    resources: &BTreeMap<String, BTreeMap<String, CompiledMethod>>,
+) -> CompiledLifecycle {
+    let Some(l) = lifecycle else {
+        return CompiledLifecycle::default();
+    };
+    let mut steps = |kind: &str, list: &[LifecycleStep]| -> Vec<CompiledStep> {
+        list.iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let path = format!("$.lifecycle.{kind}[{i}]");
+                match resources
+                    .get(&step.resource)
+                    .map(|ms| ms.contains_key(&step.method))
+                {
+                    None => cx.problem(
+                        format!("{path}.resource"),
+                        format!("no resource {:?}", step.resource),
+                    ),
+                    Some(false) => cx.problem(
+                        format!("{path}.method"),
+                        format!("resource {:?} has no method {:?}", step.resource, step.method),
+                    ),
+                    Some(true) => {}
+                }
+                let body = step.body.as_ref().map(|b| {
+                    let mut errs = Vec::new();
+                    let t = JsonTemplate::parse(b, &format!("{path}.body"), &mut errs);
+                    for (p, e) in errs {
+                        cx.problem(p, e);
+                    }
+                    t
+                });
+                CompiledStep {
+                    name: step.name.clone(),
+                    resource: step.resource.clone(),
+                    method: step.method.clone(),
+                    id: step.id.as_ref().map(|t| cx.template(&format!("{path}.id"), t)),
+                    query: cx.templates(&format!("{path}.query"), &step.query),
+                    body,
+                    context: step
+                        .context
+                        .iter()
+                        .filter_map(|(k, e)| {
+                            cx.expr(&format!("{path}.context.{k}"), e).map(|e| (k.clone(), e))
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    };
+    let post_install = steps("post_install", &l.post_install);
+    let validation = steps("validation", &l.validation);
+    CompiledLifecycle {
+        post_install,
+        validation,
+    }
 }
 
 fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {

@@ -13,6 +13,7 @@ pub mod connector;
 pub mod error_code;
 pub mod expr;
 mod fastpath;
+pub mod lifecycle;
 pub mod manifest;
 pub mod pagination;
 pub mod ratelimit;

@@ -49,6 +49,9 @@ pub struct Manifest {
     pub errors: ErrorMapping,
     /// Resources (`contacts`, `issues`, …) and their methods.
     pub resources: BTreeMap<String, Resource>,
+    /// What runs when an account connects or reconnects: post-install steps, then validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
     /// Unified models: `unified.<model>.<resource>.<method>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unified: BTreeMap<String, BTreeMap<String, BTreeMap<String, UnifiedMethod>>>,
@@ -420,6 +423,45 @@ pub struct ErrorRule {
     pub when: Option<String>,
     /// Normalized code to answer with.
     pub code: RemoteErrorCode,
+}
+
+/// Connect-time work, as data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Steps run first, in order (fetch the workspace id into `context`, register a webhook, …);
+    /// a failing step puts the account in `post_install_error`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_install: Vec<LifecycleStep>,
+    /// Requests that must succeed for the account to become `active`; a failing one puts it in
+    /// `validation_error`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation: Vec<LifecycleStep>,
+}
+
+/// One vendor call made while connecting.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleStep {
+    /// Name shown on the account when the step fails.
+    pub name: String,
+    /// Resource called.
+    pub resource: String,
+    /// Method called.
+    pub method: String,
+    /// Template of the record id (`{{context.*}}`, `{{credentials.*}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Extra query parameters (templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Request body (JSON template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Values stored into the account's `context`: key → expression over the step's result (the
+    /// record, or the records array of a list method).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, String>,
 }
 
 /// A unified method: which vendor method it calls and how data is mapped.

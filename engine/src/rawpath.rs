@@ -383,7 +383,7 @@ impl Connector {
     }
 
     /// Whether an error rule or throttle expression could read this answer's body.
-    fn body_rules_apply(&self, status: u16) -> bool {
+    pub(crate) fn body_rules_apply(&self, status: u16) -> bool {
         self.error_rules
             .iter()
             .any(|r| r.rule.status.is_empty() || r.rule.status.contains(&status))

@@ -111,6 +111,18 @@ impl Connector {
         ratelimit::read(self.rate_limit.as_ref(), headers, now_ms)
     }
 
+    /// The normalized failure code of an answer, without interpreting its records (`None`: the
+    /// answer is a success). Cheap for successful answers that no rule reads.
+    pub fn failure_code(&self, response: &HttpResponse) -> Option<RemoteErrorCode> {
+        let status = response.status;
+        if (200..300).contains(&status) && !self.body_rules_apply(status) {
+            return None;
+        }
+        let body = serde_json::from_slice(&response.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
+        self.error_code(status, &response.headers, &body)
+    }
+
     /// Interprets the answer to a request built for `resource.method` with page state `page`.
     /// `now_ms` is the current time in epoch milliseconds (for reset timestamps).
     pub fn interpret(

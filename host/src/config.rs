@@ -23,6 +23,45 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest vendor answer read.
     pub max_upstream_body_bytes: usize,
+    /// Public base URL of this host (for the OAuth callback); default: the listen address.
+    pub public_url: Option<String>,
+    /// Token refresh settings.
+    pub refresh: RefreshConfig,
+    /// How long pending OAuth authorizations stay valid.
+    pub oauth_state_ttl: Duration,
+}
+
+/// Token refresh settings.
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    /// Refresh before a call when the token expires within this (or a quarter of its lifetime).
+    pub buffer: Duration,
+    /// How long a refresh lease is held at most.
+    pub lease: Duration,
+    /// Transient failures for this long move the account to `needs_reauth`.
+    pub failure_window: Duration,
+    /// First retry delay after a transient failure (doubled each time, with jitter).
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How often the scheduler looks for due refreshes.
+    pub tick: Duration,
+    /// Refreshes the scheduler runs at once.
+    pub concurrency: usize,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            buffer: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+            failure_window: Duration::from_secs(600),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            tick: Duration::from_secs(1),
+            concurrency: 8,
+        }
+    }
 }
 
 impl Config {
@@ -35,6 +74,9 @@ impl Config {
             upstream_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             max_upstream_body_bytes: 32 * 1024 * 1024,
+            public_url: None,
+            refresh: RefreshConfig::default(),
+            oauth_state_ttl: Duration::from_secs(600),
         }
     }
 }

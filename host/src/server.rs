@@ -5,20 +5,23 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::api::{accounts, connectors, proxy, unified};
+use crate::api::{accounts, connectors, oauth, proxy, unified};
 use crate::config::Config;
 use crate::crypto::{Secrets, load_or_create_key};
 use crate::cursor::Cursors;
 use crate::error::{ApiError, request_context};
 use crate::executor::Executor;
+use crate::oauth::OAuthApp;
+use crate::refresh::{Refresher, run_scheduler};
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{AccountRow, Store};
+use std::sync::OnceLock;
 
 /// State shared by every request.
 #[derive(Debug)]
@@ -33,6 +36,14 @@ pub struct AppState {
     pub secrets: Secrets,
     /// Cursor signing.
     pub cursors: Cursors,
+    /// Configuration the host started with.
+    pub config: Config,
+    /// Token refresh coordination.
+    pub refresher: Refresher,
+    /// HTTP client for token endpoints (no redirects).
+    pub oauth_http: reqwest::Client,
+    /// This host's public base URL, once known.
+    public_url: OnceLock<String>,
 }
 
 impl std::fmt::Debug for Cursors {
@@ -53,13 +64,98 @@ impl AppState {
         let cursors = Cursors::new(*secrets.cursor_key());
         let registry = Arc::new(Registry::load(&config.connectors_dir));
         let executor = Executor::new(config.upstream_timeout, config.max_upstream_body_bytes);
+        let oauth_http = reqwest::Client::builder()
+            .timeout(config.upstream_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let public_url = OnceLock::new();
+        if let Some(url) = &config.public_url {
+            let _ = public_url.set(url.trim_end_matches('/').to_owned());
+        }
         Ok(Self {
             store,
             registry,
             executor,
             secrets,
             cursors,
+            config: config.clone(),
+            refresher: Refresher::new(),
+            oauth_http,
+            public_url,
         })
+    }
+
+    /// The host's public base URL (for the OAuth callback).
+    pub fn public_url(&self) -> &str {
+        self.public_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1:8080")
+    }
+
+    /// Decrypts an account's credentials.
+    pub fn open_credentials(&self, account: &AccountRow) -> Result<Value, ApiError> {
+        let plain = self
+            .secrets
+            .open(&account.credentials, account.id.as_bytes())
+            .map_err(ApiError::internal)?;
+        serde_json::from_slice(&plain).map_err(ApiError::internal)
+    }
+
+    /// Encrypts credentials for an account.
+    pub fn seal_credentials(&self, account_id: &str, credentials: &Value) -> Vec<u8> {
+        self.secrets
+            .seal(credentials.to_string().as_bytes(), account_id.as_bytes())
+    }
+
+    /// A connector's OAuth app settings.
+    pub async fn oauth_app(&self, connector: &str) -> Result<Option<OAuthApp>, ApiError> {
+        let Some(sealed) = self
+            .store
+            .oauth_app(connector)
+            .await
+            .map_err(ApiError::internal)?
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .secrets
+            .open(&sealed, format!("oauth-app:{connector}").as_bytes())
+            .map_err(ApiError::internal)?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(ApiError::internal)
+    }
+
+    /// The OAuth app for an account: its own `client_id`/`client_secret` (client credentials
+    /// accounts may bring their own) over the connector's app.
+    pub async fn oauth_app_for(&self, connector: &str, credentials: &Value) -> Result<OAuthApp, ApiError> {
+        let own = credentials["client_id"].as_str().map(|id| {
+            (
+                id.to_owned(),
+                credentials["client_secret"].as_str().map(str::to_owned),
+            )
+        });
+        match (self.oauth_app(connector).await?, own) {
+            (Some(mut app), Some((id, secret))) => {
+                app.client_id = id;
+                app.client_secret = secret;
+                Ok(app)
+            }
+            (Some(app), None) => Ok(app),
+            (None, Some((client_id, client_secret))) => Ok(OAuthApp {
+                client_id,
+                client_secret,
+                scopes: None,
+                scope_separator: None,
+                extra_token_params: Default::default(),
+                authorize_url: None,
+                token_url: None,
+            }),
+            (None, None) => Err(ApiError::invalid(format!(
+                "connector {connector:?} has no OAuth app: PUT /connectors/{connector}/oauth-app first"
+            ))),
+        }
     }
 }
 
@@ -69,8 +165,18 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/integrated-accounts", get(accounts::list).post(accounts::create))
         .route(
             "/integrated-accounts/{id}",
-            get(accounts::get_one).delete(accounts::delete),
+            get(accounts::get_one)
+                .delete(accounts::delete)
+                .patch(accounts::update),
         )
+        .route("/integrated-accounts/{id}/retry", post(accounts::retry))
+        .route("/integrated-accounts/{id}/refresh", post(accounts::refresh))
+        .route("/integrated-accounts/{id}/events", get(accounts::events))
+        .route(
+            "/connectors/{name}/oauth-app",
+            get(oauth::get_app).put(oauth::put_app),
+        )
+        .route("/connect/{connector}", post(oauth::connect))
         .route("/connectors", get(connectors::list))
         .route("/connectors/{name}", get(connectors::get))
         .route("/unified-models", get(connectors::models))
@@ -96,6 +202,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        // The provider's redirect: its single-use `state` is the credential.
+        .route("/oauth/callback", get(oauth::callback))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -127,17 +235,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = Arc::new(AppState::open(&config).await?);
-    serve(listener, state, config.max_body_bytes, shutdown).await
+    serve(listener, state, shutdown).await
 }
 
 /// Serves an already-opened state.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    max_body_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "patchbay.server.listen");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "patchbay.server.listen");
+    let _ = state.public_url.set(format!("http://{addr}"));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(run_scheduler(state.clone(), stop_rx));
+    let max_body_bytes = state.config.max_body_bytes;
     // Small JSON answers must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
@@ -145,6 +257,8 @@ pub async fn serve(
     axum::serve(listener, router(state, max_body_bytes))
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
     tracing::info!("patchbay.server.stopped");
     Ok(())
 }

@@ -69,6 +69,10 @@ pub struct HostOptions {
     pub connectors: Option<PathBuf>,
     /// Upstream timeout.
     pub upstream_timeout: Duration,
+    /// Token refresh settings.
+    pub refresh: patchbay::config::RefreshConfig,
+    /// Database URL (default: a fresh SQLite file).
+    pub database_url: Option<String>,
 }
 
 impl Default for HostOptions {
@@ -76,6 +80,8 @@ impl Default for HostOptions {
         Self {
             connectors: None,
             upstream_timeout: Duration::from_secs(10),
+            refresh: Default::default(),
+            database_url: None,
         }
     }
 }
@@ -90,24 +96,22 @@ impl Host {
     pub async fn start_with(options: HostOptions) -> Self {
         let dir = scratch_dir("host");
         let mut config = Config::new(
-            format!("sqlite://{}", dir.join("patchbay.db").display()),
+            options
+                .database_url
+                .unwrap_or_else(|| format!("sqlite://{}", dir.join("patchbay.db").display())),
             options.connectors.unwrap_or_else(bundled_connectors),
         );
         config.secret_key = Some([42; 32]);
         config.upstream_timeout = options.upstream_timeout;
+        config.refresh = options.refresh;
         let state = Arc::new(AppState::open(&config).await.expect("host state opens"));
         let admin = state.store.create_token(true, None).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(patchbay::serve(
-            listener,
-            state.clone(),
-            config.max_body_bytes,
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let task = tokio::spawn(patchbay::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
         Self {
             url,
             admin,

@@ -1,7 +1,8 @@
 //! The host API contract independent of any vendor: authentication, tenant isolation, the
 //! normalized error body, cursors, account states, credentials at rest, broken manifests.
 
-use patchbay::store::AccountStatus;
+use patchbay::lifecycle::AccountEvent;
+use patchbay::store::{AccountStatus, Transition};
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
 use patchbay_tests::{Host, HostOptions, copy_connectors, scratch_dir, urlencode};
 use reqwest::Method;
@@ -86,7 +87,9 @@ async fn tenants_see_only_their_accounts() {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["tenant_id"], "tenant-a");
-    assert_eq!(created.body["status"], "active");
+    // No base_url override for tenant tokens: this account points at the real HubSpot, which
+    // this machine cannot reach, so it settles in an error state; tenancy is what is tested.
+    assert!(created.body["status"].is_string());
     assert!(created.body.get("credentials").is_none());
     let id = created.body["id"].as_str().unwrap().to_owned();
 
@@ -176,6 +179,7 @@ async fn bad_requests_get_normalized_4xx() {
             &server.base_url(),
         )
         .await;
+    mock.clear_requests();
     let admin = host.admin.clone();
 
     host.get("/no/such/route").await.error(404, "not_found");
@@ -276,6 +280,7 @@ async fn cursors_are_opaque_and_tamper_evident() {
             &server.base_url(),
         )
         .await;
+    mock.clear_requests();
     let first = host
         .get(&format!("/proxy/contacts?integrated_account_id={a1}&limit=10"))
         .await;
@@ -343,20 +348,31 @@ async fn inactive_accounts_get_409() {
             &server.base_url(),
         )
         .await;
-    for status in [
-        AccountStatus::NeedsReauth,
-        AccountStatus::Connecting,
-        AccountStatus::ValidationError,
-        AccountStatus::PostInstallError,
-    ] {
-        host.state.store.set_status(&acct, status).await.unwrap();
+    mock.clear_requests();
+    // Walk the account through every non-active state by legal transitions.
+    let steps = [
+        (AccountStatus::NeedsReauth, AccountEvent::NeedsReauth),
+        (AccountStatus::Connecting, AccountEvent::Updated),
+        (AccountStatus::ValidationError, AccountEvent::ValidationError),
+        (AccountStatus::PostInstallError, AccountEvent::PostInstallError),
+    ];
+    for (status, event) in steps {
+        let row = host.state.store.account(&acct).await.unwrap().unwrap();
+        host.state
+            .store
+            .transition(&Transition::new(&row, status, event, "test"))
+            .await
+            .unwrap();
         let e = host
             .get(&format!("/proxy/contacts?integrated_account_id={acct}"))
             .await;
         let body = e.error(409, "account_not_active");
         assert!(body["message"].as_str().unwrap().contains(status.as_str()));
     }
-    assert!(mock.requests().is_empty());
+    assert!(
+        mock.requests().is_empty(),
+        "calls on inactive accounts never reach the vendor"
+    );
 }
 
 #[tokio::test]

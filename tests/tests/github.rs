@@ -23,6 +23,7 @@ async fn setup() -> (Host, GitHubMock, MockServer, String) {
             &server.base_url(),
         )
         .await;
+    mock.clear_requests();
     (host, mock, server, acct)
 }
 

@@ -24,6 +24,7 @@ async fn setup(options: HostOptions) -> (Host, HubSpotMock, MockServer, String) 
             &server.base_url(),
         )
         .await;
+    mock.clear_requests();
     (host, mock, server, acct)
 }
 
@@ -113,6 +114,10 @@ async fn unified_contacts_and_companies_match_their_schemas() {
 #[tokio::test]
 async fn get_create_and_vendor_404() {
     let (host, mock, _server, acct) = setup(HostOptions::default()).await;
+    // Post-install stored the portal id from the Account Information API.
+    let account = host.get(&format!("/integrated-accounts/{acct}")).await;
+    assert_eq!(account.body["status"], "active");
+    assert_eq!(account.body["context"]["portal_id"], 62515);
     mock.seed(3);
     let one = host
         .get(&format!("/proxy/contacts/101?integrated_account_id={acct}"))
@@ -194,6 +199,7 @@ async fn vendor_auth_failure_server_error_and_timeout() {
     })
     .await;
     mock.seed(2);
+    // A wrong token fails the first post-install step, and the account says so.
     let bad = host
         .account(
             "hubspot",
@@ -203,11 +209,17 @@ async fn vendor_auth_failure_server_error_and_timeout() {
             &server.base_url(),
         )
         .await;
-    let reply = host
-        .get(&format!("/proxy/contacts?integrated_account_id={bad}"))
-        .await;
-    let e = reply.error(401, "remote_unauthorized");
-    assert_eq!(e["remote_body"]["category"], "INVALID_AUTHENTICATION");
+    let shown = host.get(&format!("/integrated-accounts/{bad}")).await;
+    assert_eq!(shown.body["status"], "post_install_error", "{}", shown.body);
+    assert_eq!(shown.body["status_detail"]["step"], "fetch_portal_id");
+    let message = shown.body["status_detail"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("remote_unauthorized") && message.contains("401"),
+        "{message}"
+    );
+    host.get(&format!("/proxy/contacts?integrated_account_id={bad}"))
+        .await
+        .error(409, "account_not_active");
 
     let acct = host
         .account(
@@ -237,22 +249,10 @@ async fn vendor_auth_failure_server_error_and_timeout() {
 
 #[tokio::test]
 async fn unreachable_vendor() {
-    let host = Host::start().await;
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let acct = host
-        .account(
-            "hubspot",
-            "t1",
-            json!({"access_token": TOKEN}),
-            json!({}),
-            &format!("http://127.0.0.1:{port}"),
-        )
-        .await;
+    let (host, _mock, server, acct) = setup(HostOptions::default()).await;
+    // The vendor goes away after the account connected: nothing listens there any more.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let reply = host
         .get(&format!("/proxy/contacts?integrated_account_id={acct}"))
         .await;

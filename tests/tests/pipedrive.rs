@@ -23,6 +23,7 @@ async fn setup() -> (Host, PipedriveMock, MockServer, String) {
             &base,
         )
         .await;
+    mock.clear_requests();
     (host, mock, server, acct)
 }
 
@@ -122,11 +123,56 @@ async fn vendor_errors_map_to_the_taxonomy() {
             &base,
         )
         .await;
+    // A wrong API token fails validation, with Pipedrive's own message on the account.
+    let shown = host.get(&format!("/integrated-accounts/{bad}")).await;
+    assert_eq!(shown.body["status"], "validation_error", "{}", shown.body);
+    assert_eq!(shown.body["status_detail"]["step"], "list_persons");
+    assert!(
+        shown.body["status_detail"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unauthorized access")
+    );
+
+    // A valid account whose key is revoked later: the data call answers 401 and the account
+    // moves to needs_reauth (an API key has no refresh path).
+    mock.fail_next(401, 1);
     let denied = host
-        .get(&format!("/proxy/persons?integrated_account_id={bad}"))
+        .get(&format!("/proxy/persons?integrated_account_id={acct}"))
         .await;
     let e = denied.error(401, "remote_unauthorized");
     assert_eq!(e["message"], "unauthorized access");
+    let shown = host.get(&format!("/integrated-accounts/{acct}")).await;
+    assert_eq!(shown.body["status"], "needs_reauth");
+
+    // New credentials reconnect it: :updated, validation, then :reactivated.
+    let patched = host
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/integrated-accounts/{acct}"),
+            &host.admin,
+            Some(json!({"credentials": {"api_token": TOKEN}})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["status"], "active");
+    let events = host.get(&format!("/integrated-accounts/{acct}/events")).await;
+    let names: Vec<&str> = events.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "integrated_account:created",
+            "integrated_account:active",
+            "integrated_account:needs_reauth",
+            "integrated_account:updated",
+            "integrated_account:reactivated"
+        ]
+    );
 
     let no_name = host
         .send(

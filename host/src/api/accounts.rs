@@ -12,9 +12,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{json_body, query_pairs};
+use crate::connect::{install, reload};
 use crate::error::ApiError;
+use crate::lifecycle::AccountEvent;
+use crate::oauth::OAuthClient;
+use crate::refresh::{Reason, RefreshError, oauth_settings, schedule};
 use crate::server::AppState;
-use crate::store::{AccountFilter, AccountRow, AccountStatus, Principal, now_ms};
+use crate::store::{AccountFilter, AccountRow, AccountStatus, Principal, TokenUpdate, Transition, now_ms};
+use patchbay_engine::RemoteErrorCode;
+use patchbay_engine::manifest::{Auth, OAuth2Grant};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +48,16 @@ pub fn view(a: &AccountRow) -> Value {
         "status": a.status.as_str(),
         "context": a.context,
         "base_url": a.base_url,
+        "status_detail": a.status_detail,
+        "token_expires_at": a.token_expires_at.and_then(time),
         "created_at": time(a.created_at),
         "updated_at": time(a.updated_at),
     })
+}
+
+/// The audit actor of a token.
+pub fn actor(principal: &Principal) -> String {
+    format!("api:{}", principal.token_id)
 }
 
 /// `POST /integrated-accounts`.
@@ -94,28 +107,206 @@ pub async fn create(
             base_url: req.base_url.as_deref(),
         })
         .map_err(|e| ApiError::invalid(format!("account cannot reach the vendor: {e}")))?;
-    let sealed = state
-        .secrets
-        .seal(credentials.to_string().as_bytes(), id.as_bytes());
-    let now = now_ms();
-    let row = AccountRow {
-        id,
-        connector: req.connector,
-        tenant_id,
-        status: AccountStatus::Active,
-        credentials: sealed,
-        context,
-        base_url: req.base_url,
-        created_at: now,
-        updated_at: now,
+    let oauth = match &connector.manifest.auth {
+        Auth::Oauth2(o) if o.grant == OAuth2Grant::AuthorizationCode => {
+            return Err(ApiError::invalid(format!(
+                "connector {:?} uses the OAuth2 authorization code flow: start it with POST /connect/{}",
+                req.connector, req.connector
+            )));
+        }
+        Auth::Oauth2(o) => Some(o.clone()),
+        _ => None,
     };
+    let sealed = state.seal_credentials(&id, &credentials);
+    let row = AccountRow::new(id, req.connector, tenant_id, sealed, context, req.base_url);
+    let actor = actor(&principal);
     state
         .store
-        .insert_account(&row)
+        .create_account(&row, &actor)
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(account = %row.id, connector = %row.connector, tenant = %row.tenant_id, "patchbay.accounts.create");
+    let row = match oauth {
+        // Client credentials: the first token is part of connecting.
+        Some(provider) => match client_credentials_token(&state, &row, &provider, credentials).await {
+            Ok(row) => install(&state, row, &actor, false).await?,
+            Err(message) => fail_connect(&state, &row, "token", message, &actor).await?,
+        },
+        None => install(&state, row, &actor, false).await?,
+    };
     Ok((StatusCode::CREATED, Json(view(&row))).into_response())
+}
+
+/// Gets a client-credentials token for a new account and stores it (status stays `connecting`).
+async fn client_credentials_token(
+    state: &AppState,
+    row: &AccountRow,
+    provider: &patchbay_engine::manifest::OAuth2,
+    mut credentials: Value,
+) -> Result<AccountRow, String> {
+    let app = state
+        .oauth_app_for(&row.connector, &credentials)
+        .await
+        .map_err(|e| e.message.clone())?;
+    let client = OAuthClient {
+        provider,
+        app: &app,
+        http: &state.oauth_http,
+    };
+    let tokens = client.client_credentials().await.map_err(|e| e.to_string())?;
+    credentials["access_token"] = json!(tokens.access_token);
+    let now = now_ms();
+    let expires = tokens.expires_in.map(|s| now + s as i64 * 1000);
+    let update = TokenUpdate {
+        credentials: state.seal_credentials(&row.id, &credentials),
+        obtained_at: now,
+        expires_at: expires,
+        next_refresh_at: expires.map(|e| schedule(now, e)),
+    };
+    let owner = &state.refresher.owner;
+    state
+        .store
+        .try_lease(&row.id, owner, 30_000)
+        .await
+        .map_err(|e| e.to_string())?;
+    state
+        .store
+        .store_tokens(&row.id, owner, &update)
+        .await
+        .map_err(|e| e.to_string())?;
+    reload(state, &row.id).await.map_err(|e| e.message.clone())
+}
+
+/// A connect that failed before post-install (no token): `validation_error` with the reason.
+async fn fail_connect(
+    state: &AppState,
+    row: &AccountRow,
+    step: &str,
+    message: String,
+    actor: &str,
+) -> Result<AccountRow, ApiError> {
+    let mut t = Transition::new(
+        row,
+        AccountStatus::ValidationError,
+        AccountEvent::ValidationError,
+        actor,
+    );
+    t.detail = Some(json!({"phase": "validation", "step": step, "message": message, "at": now_ms()}));
+    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    reload(state, &row.id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateAccount {
+    #[serde(default)]
+    credentials: Option<Map<String, Value>>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+}
+
+/// `PATCH /integrated-accounts/{id}`: new credentials (key-based accounts) and/or context; the
+/// account reconnects (`:updated`, then post-install and validation again).
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: UpdateAccount = json_body(&body)?;
+    let account = visible_account(&state, &principal, &id, false).await?;
+    let connector = state
+        .registry
+        .get(&account.connector)
+        .ok_or_else(|| ApiError::invalid("connector not loaded"))?;
+    if matches!(&connector.manifest.auth, Auth::Oauth2(o) if o.grant == OAuth2Grant::AuthorizationCode)
+        && req.credentials.is_some()
+    {
+        return Err(ApiError::invalid(format!(
+            "reconnect OAuth accounts with POST /connect/{} and integrated_account_id",
+            account.connector
+        )));
+    }
+    if account.status == AccountStatus::Connecting {
+        return Err(ApiError::invalid(
+            "the account is connecting; try again when it has settled",
+        ));
+    }
+    let actor = actor(&principal);
+    let reactivating = account.status == AccountStatus::NeedsReauth;
+    let mut t = Transition::new(&account, AccountStatus::Connecting, AccountEvent::Updated, &actor);
+    t.credentials = req
+        .credentials
+        .map(|c| state.seal_credentials(&account.id, &Value::Object(c)));
+    t.context = req.context.map(|c| {
+        let mut merged = account.context.clone();
+        if let Value::Object(m) = &mut merged {
+            m.extend(c);
+        }
+        merged
+    });
+    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    let account = reload(&state, &id).await?;
+    let account = install(&state, account, &actor, reactivating).await?;
+    Ok(Json(view(&account)).into_response())
+}
+
+/// `POST /integrated-accounts/{id}/retry`: re-runs post-install and validation of an account in
+/// `post_install_error` or `validation_error`.
+pub async fn retry(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = visible_account(&state, &principal, &id, false).await?;
+    if !matches!(
+        account.status,
+        AccountStatus::ValidationError | AccountStatus::PostInstallError
+    ) {
+        return Err(ApiError::invalid(format!(
+            "only accounts in validation_error or post_install_error can be retried (this one is {})",
+            account.status.as_str()
+        )));
+    }
+    let account = install(&state, account, &actor(&principal), false).await?;
+    Ok(Json(view(&account)))
+}
+
+/// `POST /integrated-accounts/{id}/refresh` (admin): refreshes the OAuth token now.
+pub async fn refresh(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !principal.admin {
+        return Err(ApiError::forbidden("only admin tokens may force a refresh"));
+    }
+    let account = visible_account(&state, &principal, &id, false).await?;
+    if oauth_settings(&state, &account.connector).is_none() {
+        return Err(ApiError::invalid("this account does not use OAuth2 tokens"));
+    }
+    match state
+        .refresher
+        .refresh(&state, &id, Reason::Force, &actor(&principal))
+        .await
+    {
+        Ok(account) => Ok(Json(view(&account))),
+        Err(RefreshError::NoRefreshPath(m)) => Err(ApiError::invalid(m)),
+        Err(RefreshError::Permanent(m)) => Err(ApiError::remote_code(RemoteErrorCode::RemoteUnauthorized, m)),
+        Err(RefreshError::Transient(m)) => Err(ApiError::remote_code(RemoteErrorCode::RemoteUnreachable, m)),
+        Err(RefreshError::Internal(m)) => Err(ApiError::internal(m)),
+    }
+}
+
+/// `GET /integrated-accounts/{id}/events`: the audit log of status transitions.
+pub async fn events(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    visible_account(&state, &principal, &id, false).await?;
+    let events = state.store.events(&id).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({"result_count": events.len(), "result": events})))
 }
 
 /// `GET /integrated-accounts?status=&connector=&tenant_id=`.
@@ -184,10 +375,10 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    visible_account(&state, &principal, &id, false).await?;
+    let account = visible_account(&state, &principal, &id, false).await?;
     state
         .store
-        .delete_account(&id)
+        .delete_account(&account, &actor(&principal))
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(account = %id, "patchbay.accounts.delete");

@@ -15,8 +15,13 @@ use super::accounts::visible_account;
 use super::{json_body, query_pairs};
 use crate::cursor::Resume;
 use crate::error::{ApiError, set_headers};
+use crate::lifecycle::AccountEvent;
+use crate::refresh::{Reason, RefreshError, fresh_enough, oauth_settings};
 use crate::server::AppState;
+use crate::store::Transition;
 use crate::store::{AccountRow, AccountStatus, Principal, now_ms};
+use patchbay_engine::RemoteErrorCode;
+use serde_json::json;
 
 /// Largest page size a caller may ask for.
 pub const MAX_LIMIT: u64 = 1000;
@@ -71,7 +76,7 @@ impl Ctx {
             }
         }
         let account_id = account_id.ok_or_else(|| ApiError::invalid("integrated_account_id is required"))?;
-        let account = visible_account(state, principal, &account_id, true).await?;
+        let mut account = visible_account(state, principal, &account_id, true).await?;
         let connector = state.registry.get(&account.connector).ok_or_else(|| {
             ApiError::remote_code(
                 patchbay_engine::RemoteErrorCode::ConnectorError,
@@ -84,11 +89,10 @@ impl Ctx {
                 format!("integrated account is {}, not active", account.status.as_str()),
             ));
         }
-        let plain = state
-            .secrets
-            .open(&account.credentials, account.id.as_bytes())
-            .map_err(ApiError::internal)?;
-        let credentials = serde_json::from_slice(&plain).map_err(ApiError::internal)?;
+        if !fresh_enough(&state.config.refresh, &account, now_ms()) {
+            account = refresh_before_call(state, account).await?;
+        }
+        let credentials = state.open_credentials(&account)?;
         Ok(Self {
             account,
             credentials,
@@ -147,6 +151,70 @@ impl Ctx {
             "patchbay-connector-version",
             format!("{}@{}", self.connector.name(), self.connector.version()),
         )
+    }
+
+    /// Sends a vendor call, handling a vendor 401: an OAuth account is refreshed once and the call
+    /// retried; if that fails, or the account cannot refresh, it moves to `needs_reauth`.
+    pub async fn call(&mut self, state: &AppState, call: &Call) -> Result<HttpResponse, ApiError> {
+        let response = self.send(state, call).await?;
+        if self.connector.failure_code(&response) != Some(RemoteErrorCode::RemoteUnauthorized) {
+            return Ok(response);
+        }
+        let now = now_ms();
+        if let Some(expires) = self.account.token_expires_at.filter(|e| *e > now) {
+            // The database believed this token valid: record how early it died.
+            let _ = state
+                .store
+                .record_drift(&self.account.id, &self.account.connector, expires - now)
+                .await;
+        }
+        if oauth_settings(state, &self.account.connector).is_some() {
+            match state
+                .refresher
+                .refresh(state, &self.account.id, Reason::Force, "proxy")
+                .await
+            {
+                Ok(account) if account.status == AccountStatus::Active => {
+                    self.credentials = state.open_credentials(&account)?;
+                    self.account = account;
+                    let again = self.send(state, call).await?;
+                    if self.connector.failure_code(&again) != Some(RemoteErrorCode::RemoteUnauthorized) {
+                        return Ok(again);
+                    }
+                    self.needs_reauth(state, call, &again).await;
+                    return Ok(again);
+                }
+                // A dead grant already moved the account to needs_reauth.
+                Err(RefreshError::Permanent(_)) => return Ok(response),
+                _ => {}
+            }
+        }
+        self.needs_reauth(state, call, &response).await;
+        Ok(response)
+    }
+
+    async fn needs_reauth(&self, state: &AppState, call: &Call, response: &HttpResponse) {
+        let Ok(Some(current)) = state.store.account(&self.account.id).await else {
+            return;
+        };
+        if current.status != AccountStatus::Active {
+            return;
+        }
+        let mut t = Transition::new(
+            &current,
+            AccountStatus::NeedsReauth,
+            AccountEvent::NeedsReauth,
+            "proxy",
+        );
+        t.detail = Some(json!({
+            "phase": "call",
+            "step": format!("{}.{}", call.resource, call.method),
+            "message": format!("vendor answered {} to the account's credentials", response.status),
+            "at": now_ms(),
+        }));
+        if let Err(e) = state.store.transition(&t).await {
+            tracing::warn!(account = %self.account.id, error = %e, "patchbay.accounts.needs_reauth_failed");
+        }
     }
 
     /// Sends a vendor call.
@@ -229,6 +297,35 @@ impl Ctx {
         headers.push(self.version_header());
         set_headers(response.headers_mut(), headers);
         response
+    }
+}
+
+/// Refreshes a token that expires within the buffer before a call.
+async fn refresh_before_call(state: &AppState, account: AccountRow) -> Result<AccountRow, ApiError> {
+    match state
+        .refresher
+        .refresh(state, &account.id, Reason::Expiring, "proxy")
+        .await
+    {
+        Ok(fresh) if fresh.status == AccountStatus::Active => Ok(fresh),
+        Ok(fresh) => Err(ApiError::new(
+            patchbay_engine::ErrorCode::AccountNotActive,
+            format!("integrated account is {}, not active", fresh.status.as_str()),
+        )),
+        Err(RefreshError::Permanent(message)) => Err(ApiError::new(
+            patchbay_engine::ErrorCode::AccountNotActive,
+            format!("integrated account is needs_reauth, not active: {message}"),
+        )),
+        // Cannot refresh: the token is used while it lasts (the vendor decides).
+        Err(RefreshError::NoRefreshPath(_)) => Ok(account),
+        Err(e) if account.token_expires_at.is_some_and(|exp| exp > now_ms()) => {
+            tracing::warn!(account = %account.id, error = %e, "patchbay.refresh.using_current_token");
+            Ok(account)
+        }
+        Err(e) => Err(ApiError::remote_code(
+            RemoteErrorCode::RemoteUnreachable,
+            format!("the access token expired and could not be refreshed: {e}"),
+        )),
     }
 }
 

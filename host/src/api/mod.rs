@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod calls;
 pub mod connectors;
+pub mod oauth;
 pub mod proxy;
 pub mod unified;
 

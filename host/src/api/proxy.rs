@@ -52,7 +52,7 @@ async fn call_method(
         body,
         page,
     };
-    let response = ctx.send(state, &call).await?;
+    let response = ctx.call(state, &call).await?;
     if is_list && let Some(answer) = ctx.raw_list(state, &scope, &call, &response, None) {
         return Ok(answer);
     }

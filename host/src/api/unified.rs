@@ -64,12 +64,12 @@ async fn call_unified(
         page,
         ..Default::default()
     };
-    let (u, call) = ctx
-        .connector
+    let connector = ctx.connector.clone();
+    let (u, call) = connector
         .unified_call(model, resource, method, call)
         .map_err(unified_error)?;
     let remote_data = !ctx.no_remote_data;
-    let response = ctx.send(state, &call).await?;
+    let response = ctx.call(state, &call).await?;
     if method == "list"
         && let Some(answer) = ctx.raw_list(state, &scope, &call, &response, Some((u, remote_data)))
     {

@@ -279,6 +279,7 @@ impl HubSpotMock {
                 "/crm/v3/objects/{object_type}/{id}",
                 get(get_object).patch(update_object).delete(archive_object),
             )
+            .route("/account-info/v3/details", get(account_details))
             .fallback(not_found)
             .with_state(self.clone())
             .layer(axum::middleware::from_fn_with_state(
@@ -286,6 +287,25 @@ impl HubSpotMock {
                 common::gate::<HubSpotMock>,
             ))
     }
+}
+
+/// `GET /account-info/v3/details`: the portal (HubSpot account) behind the token, as the
+/// Account Information API documents it.
+async fn account_details() -> Response {
+    common::json(
+        200,
+        &serde_json::json!({
+            "portalId": 62515,
+            "accountType": "STANDARD",
+            "timeZone": "US/Eastern",
+            "companyCurrency": "USD",
+            "additionalCurrencies": [],
+            "utcOffset": "-05:00",
+            "utcOffsetMilliseconds": -18000000,
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1"
+        }),
+    )
 }
 
 /// createdate / hs_object_id / last-modified are system properties HubSpot always maintains.

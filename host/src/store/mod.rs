@@ -15,6 +15,12 @@ use sqlx::{Row, SqlitePool};
 
 use crate::cache::TtlCache;
 
+mod lifecycle;
+mod tokens;
+
+pub use lifecycle::{TokenTimes, Transition};
+pub use tokens::{OAuthStateRow, TokenUpdate};
+
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +33,17 @@ pub enum StoreError {
     /// A stored value is corrupt.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The transition is not in the state machine's table.
+    #[error(transparent)]
+    Illegal(#[from] crate::lifecycle::IllegalTransition),
+    /// The account changed status meanwhile (another request or host won).
+    #[error("account {id} is no longer {expected}")]
+    Conflict {
+        /// Account.
+        id: String,
+        /// The status the change was based on.
+        expected: &'static str,
+    },
 }
 
 /// Who is calling: the identity behind an API token.
@@ -111,6 +128,49 @@ pub struct AccountRow {
     pub created_at: i64,
     /// Last change, epoch ms.
     pub updated_at: i64,
+    /// Last failure: `{"step", "message", "at"}` (null when healthy).
+    pub status_detail: Option<Value>,
+    /// OAuth: when the access token was obtained, epoch ms.
+    pub token_obtained_at: Option<i64>,
+    /// OAuth: when the access token expires, epoch ms.
+    pub token_expires_at: Option<i64>,
+    /// OAuth: when the scheduler refreshes next, epoch ms.
+    pub next_refresh_at: Option<i64>,
+    /// OAuth: consecutive transient refresh failures.
+    pub refresh_failures: i64,
+    /// OAuth: first of the current run of transient refresh failures, epoch ms.
+    pub refresh_failing_since: Option<i64>,
+}
+
+impl AccountRow {
+    /// A new account (status `connecting`) with sealed credentials.
+    pub fn new(
+        id: String,
+        connector: String,
+        tenant_id: String,
+        credentials: Vec<u8>,
+        context: Value,
+        base_url: Option<String>,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            id,
+            connector,
+            tenant_id,
+            status: AccountStatus::Connecting,
+            credentials,
+            context,
+            base_url,
+            created_at: now,
+            updated_at: now,
+            status_detail: None,
+            token_obtained_at: None,
+            token_expires_at: None,
+            next_refresh_at: None,
+            refresh_failures: 0,
+            refresh_failing_since: None,
+        }
+    }
 }
 
 /// Filters of the account list.
@@ -127,9 +187,9 @@ pub struct AccountFilter {
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     principals: Arc<TtlCache<String, Principal>>,
-    accounts: Arc<TtlCache<String, AccountRow>>,
+    pub(crate) accounts: Arc<TtlCache<String, AccountRow>>,
 }
 
 /// How long looked-up tokens and accounts are reused without asking the database.
@@ -221,26 +281,6 @@ impl Store {
         Ok(principal)
     }
 
-    /// Inserts an account.
-    pub async fn insert_account(&self, a: &AccountRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO integrated_accounts (id, connector, tenant_id, status, credentials, context, base_url, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.id)
-        .bind(&a.connector)
-        .bind(&a.tenant_id)
-        .bind(a.status.as_str())
-        .bind(&a.credentials)
-        .bind(a.context.to_string())
-        .bind(&a.base_url)
-        .bind(a.created_at)
-        .bind(a.updated_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// One account.
     pub async fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
         let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1")
@@ -276,32 +316,9 @@ impl Store {
         .await?;
         rows.iter().map(account_from_row).collect()
     }
-
-    /// Sets an account's status. (The lifecycle state machine will own transitions; until then
-    /// this is the only writer.)
-    pub async fn set_status(&self, id: &str, status: AccountStatus) -> Result<bool, StoreError> {
-        self.accounts.remove(&id.to_owned());
-        let done = sqlx::query("UPDATE integrated_accounts SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Deletes an account; false when it did not exist.
-    pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        self.accounts.remove(&id.to_owned());
-        let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
 }
 
-fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccountRow, StoreError> {
+pub(crate) fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccountRow, StoreError> {
     let status: String = r.get("status");
     let context: String = r.get("context");
     Ok(AccountRow {
@@ -314,5 +331,14 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccountRow, StoreErro
         base_url: r.get("base_url"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        status_detail: r
+            .get::<Option<String>, _>("status_detail")
+            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
+        token_obtained_at: r.get("token_obtained_at"),
+        token_expires_at: r.get("token_expires_at"),
+        next_refresh_at: r.get("next_refresh_at"),
+        refresh_failures: r.get("refresh_failures"),
+        refresh_failing_since: r.get("refresh_failing_since"),
     })
 }
