@@ -299,3 +299,80 @@ pub fn assert_matches_unified_schema(model_resource: &str, value: &Value) {
         "{model_resource} record {value} violates its schema: {errors:?}"
     );
 }
+
+/// A running `oauth2-mock-server` (npm), the OAuth2 server nobody here wrote.
+pub struct OidcServer {
+    /// Issuer URL.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl OidcServer {
+    /// Starts `tests/oauth-mock-server/server.mjs` (needs `npm ci --prefix tests/oauth-mock-server`).
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("oauth-mock-server");
+        assert!(
+            dir.join("node_modules/oauth2-mock-server").exists(),
+            "oauth2-mock-server is not installed: run `npm ci --prefix tests/oauth-mock-server`"
+        );
+        let mut child = std::process::Command::new("node")
+            .arg(dir.join("server.mjs"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = serde_json::from_str::<Value>(&line).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Self { url, child }
+    }
+}
+
+impl Drop for OidcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a test connector manifest into `dir`.
+pub fn write_connector(dir: &Path, manifest: &Value) {
+    let name = manifest["name"].as_str().unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.json")),
+        serde_json::to_vec_pretty(manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Follows an authorization URL through the provider and the host's callback, without following
+/// the final redirect; returns the query of the product's `redirect_uri` it points to.
+pub async fn run_authorization(authorize_url: &str) -> Vec<(String, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = authorize_url.to_owned();
+    for _ in 0..5 {
+        let r = http.get(&url).send().await.unwrap();
+        assert!(
+            r.status().is_redirection(),
+            "{} from {url}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let next = url::Url::parse(&url).unwrap().join(&location).unwrap();
+        if !next.path().starts_with("/oauth/callback") && !next.path().starts_with("/authorize") {
+            return next.query_pairs().into_owned().collect();
+        }
+        url = next.to_string();
+    }
+    panic!("too many redirects");
+}
