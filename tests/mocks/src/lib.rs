@@ -10,12 +10,14 @@
 pub mod common;
 pub mod github;
 pub mod hubspot;
+pub mod oauth_provider;
 pub mod pipedrive;
 pub mod server;
 
 pub use common::RecordedRequest;
 pub use github::GitHubMock;
 pub use hubspot::HubSpotMock;
+pub use oauth_provider::{OAuthProviderMock, ProviderStats};
 pub use pipedrive::PipedriveMock;
 pub use server::MockServer;
 

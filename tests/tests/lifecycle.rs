@@ -1,0 +1,341 @@
+//! Account lifecycle and token refresh against the project's own OAuth provider mock, for what an
+//! off-the-shelf server cannot do: rotating single-use refresh tokens with reuse detection,
+//! missing `expires_in`, `invalid_grant`, 5xx and timeouts at the token endpoint, short lifetimes,
+//! tokens that die before the database expects.
+
+use std::time::Duration;
+
+use patchbay::config::RefreshConfig;
+use patchbay_tests::mocks::{MockServer, OAuthProviderMock};
+use patchbay_tests::{Host, HostOptions, copy_connectors, run_authorization, scratch_dir, write_connector};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Setup {
+    host: Host,
+    provider: OAuthProviderMock,
+    _server: MockServer,
+}
+
+/// A host with the `acme` OAuth connector pointing at a fresh provider mock.
+async fn setup(default_expires_in: Option<u64>, refresh: RefreshConfig, upstream_timeout: Duration) -> Setup {
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    let server = MockServer::spawn(provider.router()).await;
+    let url = server.base_url();
+    let dir = scratch_dir("acme");
+    copy_connectors(&dir);
+    let mut auth = json!({"type": "oauth2", "grant": "authorization_code", "authorize_url": format!("{url}/authorize"),
+        "token_url": format!("{url}/token"), "scopes": ["read", "write"], "client_auth": "basic", "refresh_token_rotates": true});
+    if let Some(d) = default_expires_in {
+        auth["default_expires_in"] = json!(d);
+    }
+    write_connector(
+        &dir,
+        &json!({
+            "name": "acme", "version": "1.0.0", "base_url": url, "auth": auth,
+            "resources": {
+                "me": {"methods": {"get": {"method": "GET", "path": "/api/me"}}},
+                "items": {"methods": {"list": {"method": "GET", "path": "/api/items", "records": ".items",
+                    "pagination": {"type": "cursor", "cursor": ".next_cursor", "param": "cursor"}}}}
+            },
+            "lifecycle": {
+                "post_install": [{"name": "workspace", "resource": "me", "method": "get", "context": {"workspace_id": ".workspace.id"}}],
+                "validation": [{"name": "list_items", "resource": "items", "method": "list"}]
+            }
+        }),
+    );
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        refresh,
+        upstream_timeout,
+        ..Default::default()
+    })
+    .await;
+    let app = json!({"client_id": "patchbay", "client_secret": "provider-secret"});
+    let set = host
+        .send(
+            Method::PUT,
+            "/connectors/acme/oauth-app",
+            &host.admin.clone(),
+            Some(app),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    Setup {
+        host,
+        provider,
+        _server: server,
+    }
+}
+
+async fn default_setup() -> Setup {
+    setup(None, RefreshConfig::default(), Duration::from_secs(10)).await
+}
+
+/// Runs the authorization-code flow; returns the product redirect's query.
+async fn connect(host: &Host, account: Option<&str>) -> Vec<(String, String)> {
+    let mut body = json!({"tenant_id": "t1", "redirect_uri": "https://product.example/connected"});
+    if let Some(id) = account {
+        body["integrated_account_id"] = json!(id);
+    }
+    let started = host
+        .send(Method::POST, "/connect/acme", &host.admin.clone(), Some(body))
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    run_authorization(started.body["authorize_url"].as_str().unwrap()).await
+}
+
+fn param(q: &[(String, String)], k: &str) -> Option<String> {
+    q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+}
+
+async fn connect_active(host: &Host) -> String {
+    let back = connect(host, None).await;
+    assert_eq!(param(&back, "status").as_deref(), Some("active"), "{back:?}");
+    param(&back, "integrated_account_id").unwrap()
+}
+
+async fn events(host: &Host, id: &str) -> Vec<String> {
+    let reply = host.get(&format!("/integrated-accounts/{id}/events")).await;
+    reply.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn account(host: &Host, id: &str) -> Value {
+    host.get(&format!("/integrated-accounts/{id}")).await.body
+}
+
+#[tokio::test]
+async fn connect_deny_and_reconnect_keep_one_account() {
+    let s = default_setup().await;
+    s.provider.deny_next_authorization();
+    let denied = connect(&s.host, None).await;
+    assert_eq!(
+        param(&denied, "error").as_deref(),
+        Some("access_denied"),
+        "{denied:?}"
+    );
+    assert_eq!(
+        s.host.get("/integrated-accounts?connector=acme").await.body["result_count"],
+        0
+    );
+
+    let id = connect_active(&s.host).await;
+    let a = account(&s.host, &id).await;
+    assert_eq!(
+        a["context"]["workspace_id"], "ws_42",
+        "post-install stored the workspace"
+    );
+    assert_eq!(
+        events(&s.host, &id).await,
+        ["integrated_account:created", "integrated_account:active"]
+    );
+
+    let again = connect(&s.host, Some(&id)).await;
+    assert_eq!(
+        param(&again, "integrated_account_id").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(param(&again, "status").as_deref(), Some("active"));
+    assert_eq!(
+        events(&s.host, &id).await,
+        [
+            "integrated_account:created",
+            "integrated_account:active",
+            "integrated_account:updated",
+            "integrated_account:active"
+        ]
+    );
+    let outbox = s.host.state.store.outbox_pending(100).await.unwrap();
+    assert_eq!(outbox.len(), 4, "every transition produced an outbox event");
+    assert!(
+        outbox
+            .iter()
+            .all(|e| e["integrated_account_id"] == id.as_str() && e["tenant_id"] == "t1")
+    );
+}
+
+#[tokio::test]
+async fn short_lived_rotating_tokens_are_refreshed_ahead_of_use() {
+    let refresh = RefreshConfig {
+        tick: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let s = setup(None, refresh, Duration::from_secs(10)).await;
+    s.provider.set_lifetime(4);
+    let id = connect_active(&s.host).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    let mut calls = 0;
+    while std::time::Instant::now() < deadline {
+        let r = s
+            .host
+            .get(&format!("/proxy/me/x?integrated_account_id={id}"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let stats = s.provider.stats();
+    assert!(stats.refreshes >= 3, "tokens were refreshed ({stats:?})");
+    assert_eq!(stats.refresh_token_reuse, 0, "{stats:?}");
+    assert_eq!(stats.expired_token_uses, 0, "{stats:?}");
+    assert_eq!(account(&s.host, &id).await["status"], "active");
+    println!("{calls} calls over 12 s with 4 s tokens: {stats:?}");
+}
+
+#[tokio::test]
+async fn missing_expires_in_uses_the_manifest_default() {
+    let s = setup(Some(120), RefreshConfig::default(), Duration::from_secs(10)).await;
+    s.provider.omit_expires_in(true);
+    let id = connect_active(&s.host).await;
+    let row = s.host.state.store.account(&id).await.unwrap().unwrap();
+    let lifetime = row.token_expires_at.unwrap() - row.token_obtained_at.unwrap();
+    assert_eq!(lifetime, 120_000);
+}
+
+#[tokio::test]
+async fn invalid_grant_is_needs_reauth_at_once_and_reconnect_reactivates() {
+    let s = default_setup().await;
+    let id = connect_active(&s.host).await;
+    s.provider.fail_token_next(400, 1);
+    let admin = s.host.admin.clone();
+    let forced = s
+        .host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    forced.error(401, "remote_unauthorized");
+    let a = account(&s.host, &id).await;
+    assert_eq!(a["status"], "needs_reauth");
+    assert_eq!(a["status_detail"]["phase"], "refresh");
+    assert!(
+        a["status_detail"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant")
+    );
+    s.host
+        .get(&format!("/proxy/me/x?integrated_account_id={id}"))
+        .await
+        .error(409, "account_not_active");
+
+    let back = connect(&s.host, Some(&id)).await;
+    assert_eq!(param(&back, "status").as_deref(), Some("active"));
+    let names = events(&s.host, &id).await;
+    assert_eq!(
+        names[2..],
+        [
+            "integrated_account:needs_reauth",
+            "integrated_account:updated",
+            "integrated_account:reactivated"
+        ]
+    );
+    assert_eq!(
+        s.host
+            .get(&format!("/proxy/me/x?integrated_account_id={id}"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_then_give_up_after_the_window() {
+    let refresh = RefreshConfig {
+        failure_window: Duration::from_secs(2),
+        backoff_base: Duration::from_millis(200),
+        tick: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let s = setup(None, refresh, Duration::from_secs(10)).await;
+    let id = connect_active(&s.host).await;
+    let admin = s.host.admin.clone();
+    s.provider.fail_token_next(503, 1000);
+    let before = s.provider.stats().token_requests;
+    let forced = s
+        .host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    forced.error(502, "remote_unreachable");
+    let a = account(&s.host, &id).await;
+    assert_eq!(
+        a["status"], "active",
+        "a 5xx is not a reason to bother the end user"
+    );
+    assert_eq!(a["status_detail"]["transient"], true);
+    // The scheduler retries on its backoff, not in a tight loop.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let during = s.provider.stats().token_requests - before;
+    assert!(during <= 12, "no refresh storm: {during} token requests in 2.5 s");
+    // Past the window, the next failure gives up.
+    let _ = s
+        .host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(account(&s.host, &id).await["status"], "needs_reauth");
+}
+
+#[tokio::test]
+async fn token_endpoint_timeout_is_transient() {
+    let s = setup(None, RefreshConfig::default(), Duration::from_millis(800)).await;
+    let id = connect_active(&s.host).await;
+    s.provider.set_token_delay(Duration::from_secs(3));
+    let admin = s.host.admin.clone();
+    let forced = s
+        .host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    forced.error(502, "remote_unreachable");
+    assert_eq!(account(&s.host, &id).await["status"], "active");
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_retries_and_records_drift() {
+    // The provider says nothing of expiry; the manifest assumes an hour; tokens die after 2 s.
+    let s = setup(Some(3600), RefreshConfig::default(), Duration::from_secs(10)).await;
+    s.provider.omit_expires_in(true);
+    s.provider.set_lifetime(2);
+    let id = connect_active(&s.host).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = s
+        .host
+        .get(&format!("/proxy/me/x?integrated_account_id={id}"))
+        .await;
+    assert_eq!(r.status, 200, "refreshed once and retried: {}", r.body);
+    assert_eq!(account(&s.host, &id).await["status"], "active");
+    let drifts = s.host.state.store.drifts(&id).await.unwrap();
+    assert_eq!(drifts.len(), 1);
+    assert!(drifts[0] > 3_500_000, "the token died ~an hour early: {drifts:?}");
+
+    // Revoked for good: the refresh fails too, and the account needs the end user.
+    s.provider.revoke_all();
+    let r = s
+        .host
+        .get(&format!("/proxy/me/x?integrated_account_id={id}"))
+        .await;
+    r.error(401, "remote_unauthorized");
+    assert_eq!(account(&s.host, &id).await["status"], "needs_reauth");
+}
