@@ -376,3 +376,28 @@ pub async fn run_authorization(authorize_url: &str) -> Vec<(String, String)> {
     }
     panic!("too many redirects");
 }
+
+/// Writes the `acme` test connector: OAuth2 authorization code against an [`mocks::OAuthProviderMock`]
+/// at `provider_url`, a `me` and a paginated `items` resource, post-install and validation steps.
+pub fn write_acme_connector(dir: &Path, provider_url: &str, default_expires_in: Option<u64>) {
+    let mut auth = json!({"type": "oauth2", "grant": "authorization_code", "authorize_url": format!("{provider_url}/authorize"),
+        "token_url": format!("{provider_url}/token"), "scopes": ["read", "write"], "client_auth": "basic", "refresh_token_rotates": true});
+    if let Some(d) = default_expires_in {
+        auth["default_expires_in"] = json!(d);
+    }
+    write_connector(
+        dir,
+        &json!({
+            "name": "acme", "version": "1.0.0", "base_url": provider_url, "auth": auth,
+            "resources": {
+                "me": {"methods": {"get": {"method": "GET", "path": "/api/me"}}},
+                "items": {"methods": {"list": {"method": "GET", "path": "/api/items", "records": ".items",
+                    "pagination": {"type": "cursor", "cursor": ".next_cursor", "param": "cursor"}}}}
+            },
+            "lifecycle": {
+                "post_install": [{"name": "workspace", "resource": "me", "method": "get", "context": {"workspace_id": ".workspace.id"}}],
+                "validation": [{"name": "list_items", "resource": "items", "method": "list"}]
+            }
+        }),
+    );
+}

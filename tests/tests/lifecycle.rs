@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use patchbay::config::RefreshConfig;
 use patchbay_tests::mocks::{MockServer, OAuthProviderMock};
-use patchbay_tests::{Host, HostOptions, copy_connectors, run_authorization, scratch_dir, write_connector};
+use patchbay_tests::{
+    Host, HostOptions, copy_connectors, run_authorization, scratch_dir, write_acme_connector,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -24,26 +26,7 @@ async fn setup(default_expires_in: Option<u64>, refresh: RefreshConfig, upstream
     let url = server.base_url();
     let dir = scratch_dir("acme");
     copy_connectors(&dir);
-    let mut auth = json!({"type": "oauth2", "grant": "authorization_code", "authorize_url": format!("{url}/authorize"),
-        "token_url": format!("{url}/token"), "scopes": ["read", "write"], "client_auth": "basic", "refresh_token_rotates": true});
-    if let Some(d) = default_expires_in {
-        auth["default_expires_in"] = json!(d);
-    }
-    write_connector(
-        &dir,
-        &json!({
-            "name": "acme", "version": "1.0.0", "base_url": url, "auth": auth,
-            "resources": {
-                "me": {"methods": {"get": {"method": "GET", "path": "/api/me"}}},
-                "items": {"methods": {"list": {"method": "GET", "path": "/api/items", "records": ".items",
-                    "pagination": {"type": "cursor", "cursor": ".next_cursor", "param": "cursor"}}}}
-            },
-            "lifecycle": {
-                "post_install": [{"name": "workspace", "resource": "me", "method": "get", "context": {"workspace_id": ".workspace.id"}}],
-                "validation": [{"name": "list_items", "resource": "items", "method": "list"}]
-            }
-        }),
-    );
+    write_acme_connector(&dir, &url, default_expires_in);
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
         refresh,

@@ -103,7 +103,7 @@ impl Store {
     /// Inserts a new account in `connecting`, with its `created` event.
     pub async fn create_account(&self, a: &AccountRow, actor: &str) -> Result<(), StoreError> {
         check(None, AccountStatus::Connecting, AccountEvent::Created)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO integrated_accounts (id, connector, tenant_id, status, credentials, context, base_url, \
              created_at, updated_at, token_obtained_at, token_expires_at, next_refresh_at) \
@@ -143,7 +143,7 @@ impl Store {
         let from = t.account.status;
         check(Some(from), t.to, t.event)?;
         let detail = detail_text(&t.detail);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE integrated_accounts SET status = $1, status_detail = $2, updated_at = $3 WHERE id = $4 AND status = $5",
         )
@@ -224,7 +224,7 @@ impl Store {
     /// Deletes an account, with its `deleted` event; false when it did not exist.
     pub async fn delete_account(&self, a: &AccountRow, actor: &str) -> Result<bool, StoreError> {
         self.accounts.remove(&a.id);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1")
             .bind(&a.id)
             .execute(&mut *tx)

@@ -238,6 +238,13 @@ impl Store {
         Self::with_pool(self.pool.clone(), ttl)
     }
 
+    /// A write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the write lock up front (and
+    /// so waits under `busy_timeout`); a deferred transaction that reads first fails with
+    /// SQLITE_BUSY_SNAPSHOT when another process writes in between.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
