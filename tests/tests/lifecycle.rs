@@ -210,12 +210,41 @@ async fn invalid_grant_is_needs_reauth_at_once_and_reconnect_reactivates() {
         .await
         .error(409, "account_not_active");
 
+    // needs_reauth -> active: the operator's refresh works again (the refresh token is intact).
+    let forced = s
+        .host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(forced.status, 200, "{}", forced.body);
+    assert_eq!(forced.body["status"], "active");
+    assert_eq!(
+        events(&s.host, &id).await.last().unwrap(),
+        "integrated_account:reactivated"
+    );
+    s.provider.fail_token_next(401, 1);
+    s.host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await
+        .error(401, "remote_unauthorized");
+
     let back = connect(&s.host, Some(&id)).await;
     assert_eq!(param(&back, "status").as_deref(), Some("active"));
     let names = events(&s.host, &id).await;
     assert_eq!(
         names[2..],
         [
+            "integrated_account:needs_reauth",
+            "integrated_account:reactivated",
             "integrated_account:needs_reauth",
             "integrated_account:updated",
             "integrated_account:reactivated"
@@ -321,4 +350,218 @@ async fn a_401_refreshes_once_retries_and_records_drift() {
         .await;
     r.error(401, "remote_unauthorized");
     assert_eq!(account(&s.host, &id).await["status"], "needs_reauth");
+}
+
+/// Every transition of the table on a key-based account, driven by the vendor's answers and the
+/// API (create, retry, PATCH), plus a refused illegal one.
+#[tokio::test]
+async fn every_transition_of_the_table() {
+    use patchbay::lifecycle::{AccountEvent, TRANSITIONS};
+    use patchbay::store::{AccountStatus, StoreError, Transition};
+    use patchbay_tests::mocks::HubSpotMock;
+
+    let mock = HubSpotMock::new("tok");
+    let server = MockServer::spawn(mock.router()).await;
+    let dir = scratch_dir("flaky");
+    copy_connectors(&dir);
+    patchbay_tests::write_connector(
+        &dir,
+        &json!({
+            "name": "flaky", "version": "1.0.0", "base_url": server.base_url(),
+            "auth": {"type": "api_key", "in": "header", "name": "Authorization", "value": "Bearer {{credentials.token}}"},
+            "resources": {
+                "account_info": {"methods": {"get": {"method": "GET", "path": "/account-info/v3/details"}}},
+                "contacts": {"methods": {"get": {"method": "GET", "path": "/crm/v3/objects/contacts/{{id}}"}}}
+            },
+            "lifecycle": {
+                "post_install": [{"name": "portal", "resource": "account_info", "method": "get", "context": {"portal_id": ".portalId"}}],
+                "validation": [{"name": "check_contact", "resource": "contacts", "method": "get", "id": "{{context.check_id}}"}]
+            }
+        }),
+    );
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    let admin = host.admin.clone();
+    mock.seed(5); // contacts 101..105
+    let status = |b: &Value| b["status"].as_str().unwrap().to_owned();
+
+    // (none) -> connecting -> post_install_error: the vendor fails the first step.
+    mock.fail_next(500, 1);
+    let body = json!({"connector": "flaky", "tenant_id": "t1", "credentials": {"token": "tok"}, "context": {"check_id": "999"}});
+    let created = host
+        .send(Method::POST, "/integrated-accounts", &admin, Some(body))
+        .await;
+    assert_eq!(status(&created.body), "post_install_error", "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    async fn retry_on(host: &Host, id: &str) -> patchbay_tests::Reply {
+        host.send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/retry"),
+            &host.admin.clone(),
+            None,
+        )
+        .await
+    }
+    // post_install_error -> validation_error: post-install passes, contact 999 does not exist.
+    let r = retry_on(&host, &id).await;
+    assert_eq!(status(&r.body), "validation_error", "{}", r.body);
+    assert_eq!(r.body["status_detail"]["step"], "check_contact");
+    assert_eq!(r.body["context"]["portal_id"], 62515);
+    // validation_error -> post_install_error.
+    mock.fail_next(503, 1);
+    assert_eq!(status(&retry_on(&host, &id).await.body), "post_install_error");
+    // post_install_error -> active (retry with the vendor healthy and the contact present).
+    mock.seed(900); // ids up to 1005
+    assert_eq!(status(&retry_on(&host, &id).await.body), "active");
+    // Retrying an active account is refused.
+    retry_on(&host, &id).await.error(400, "invalid_request");
+    // active -> connecting -> validation_error (PATCH context to a missing contact).
+    let patch = |ctx: Value| json!({"context": ctx});
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(patch(json!({"check_id": "5000"}))),
+        )
+        .await;
+    assert_eq!(status(&p.body), "validation_error", "{}", p.body);
+    // validation_error -> active (retry after the contact appears).
+    mock.seed(5000);
+    assert_eq!(status(&retry_on(&host, &id).await.body), "active");
+    // active -> connecting -> post_install_error, then post_install_error -> connecting -> active.
+    mock.fail_next(500, 1);
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(patch(json!({"check_id": "101"}))),
+        )
+        .await;
+    assert_eq!(status(&p.body), "post_install_error");
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(json!({"credentials": {"token": "tok"}})),
+        )
+        .await;
+    assert_eq!(status(&p.body), "active");
+    // validation_error -> connecting: break validation, then fix by PATCH.
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(patch(json!({"check_id": "99999"}))),
+        )
+        .await;
+    assert_eq!(status(&p.body), "validation_error");
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(patch(json!({"check_id": "102"}))),
+        )
+        .await;
+    assert_eq!(status(&p.body), "active");
+    // active -> needs_reauth (a 401 on a data call; API keys cannot refresh) ->
+    // connecting -> active, fired as :reactivated.
+    mock.fail_next(401, 1);
+    host.get(&format!("/proxy/contacts/101?integrated_account_id={id}"))
+        .await
+        .error(401, "remote_unauthorized");
+    assert_eq!(
+        status(&host.get(&format!("/integrated-accounts/{id}")).await.body),
+        "needs_reauth"
+    );
+    let p = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(json!({"credentials": {"token": "tok"}})),
+        )
+        .await;
+    assert_eq!(status(&p.body), "active");
+
+    // Illegal: active -> validation_error is not in the table; nothing is written.
+    let row = host.state.store.account(&id).await.unwrap().unwrap();
+    let before = events(&host, &id).await.len();
+    let illegal = Transition::new(
+        &row,
+        AccountStatus::ValidationError,
+        AccountEvent::ValidationError,
+        "test",
+    );
+    assert!(matches!(
+        host.state.store.transition(&illegal).await,
+        Err(StoreError::Illegal(_))
+    ));
+    // A stale read loses: the status changed since `row` was read.
+    let stale = Transition::new(
+        &row,
+        AccountStatus::NeedsReauth,
+        AccountEvent::NeedsReauth,
+        "test",
+    );
+    host.state.store.transition(&stale).await.unwrap();
+    let again = Transition::new(
+        &row,
+        AccountStatus::NeedsReauth,
+        AccountEvent::NeedsReauth,
+        "test",
+    );
+    assert!(matches!(
+        host.state.store.transition(&again).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(events(&host, &id).await.len(), before + 1);
+
+    // Every transition of the table but the OAuth-only needs_reauth -> active appeared here.
+    let log = host.get(&format!("/integrated-accounts/{id}/events")).await.body["result"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let seen: std::collections::HashSet<(Option<String>, String, String)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().map(str::to_owned),
+                e["to"].as_str().unwrap().to_owned(),
+                e["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (from, to, event) in TRANSITIONS {
+        let key = (
+            from.map(|f| f.as_str().to_owned()),
+            to.as_str().to_owned(),
+            event.as_str().to_owned(),
+        );
+        if *from == Some(AccountStatus::NeedsReauth) && *to == AccountStatus::Active {
+            continue; // exercised by invalid_grant_is_needs_reauth_at_once_and_reconnect_reactivates
+        }
+        assert!(
+            seen.contains(&key),
+            "transition {key:?} not exercised; log: {seen:?}"
+        );
+    }
+    let deleted = host
+        .send(
+            Method::DELETE,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let outbox = host.state.store.outbox_pending(1000).await.unwrap();
+    assert_eq!(outbox.last().unwrap()["event"], "integrated_account:deleted");
 }
