@@ -35,6 +35,10 @@ enum Command {
         /// Deadline of one vendor call, in milliseconds.
         #[arg(long, env = "PATCHBAY_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
         upstream_timeout_ms: u64,
+        /// Public base URL of this host, as browsers reach it (the OAuth callback is
+        /// `<URL>/oauth/callback`); default `http://<listen address>`.
+        #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// API tokens.
     Token {
@@ -130,10 +134,12 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             database,
             log_format,
             upstream_timeout_ms,
+            public_url,
         } => {
             init_logging(log_format);
             let mut config = Config::new(database, connectors);
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
+            config.public_url = public_url;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
