@@ -28,6 +28,8 @@ pub struct ErrorDetail {
     pub rate_limit: Option<RateLimitInfo>,
     /// Extra headers (e.g. `patchbay-connector-version`).
     pub headers: Vec<(&'static str, String)>,
+    /// Structured details (e.g. every problem of a refused manifest).
+    pub details: Option<Value>,
 }
 
 impl std::ops::Deref for ApiError {
@@ -53,6 +55,7 @@ impl ApiError {
             remote_body: None,
             rate_limit: None,
             headers: Vec::new(),
+            details: None,
         }))
     }
 
@@ -86,6 +89,7 @@ impl ApiError {
             remote_body: failure.body,
             rate_limit: Some(rate_limit),
             headers: Vec::new(),
+            details: None,
         }))
     }
 
@@ -106,6 +110,9 @@ impl ApiError {
         }
         if let Some(b) = &self.remote_body {
             error["remote_body"] = b.clone();
+        }
+        if let Some(d) = &self.details {
+            error["details"] = d.clone();
         }
         json!({ "error": error })
     }

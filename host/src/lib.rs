@@ -19,6 +19,7 @@ pub mod refresh;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod watch;
 
 pub use config::Config;
 pub use server::{AppState, run, serve};

@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreError};
 use patchbay_engine::{Connector, Problem};
 use serde::Serialize;
 use serde_json::Value;
@@ -36,56 +41,288 @@ impl std::fmt::Display for FileReport {
     }
 }
 
+/// A live connector: the compiled manifest and which stored revision it is.
+#[derive(Debug)]
+pub struct LiveConnector {
+    /// The compiled connector.
+    pub connector: Connector,
+    /// Activation revision (per connector, from the version store).
+    pub revision: i64,
+}
+
+impl std::ops::Deref for LiveConnector {
+    type Target = Connector;
+    fn deref(&self) -> &Connector {
+        &self.connector
+    }
+}
+
+impl LiveConnector {
+    /// What served a call: `name@version#revision`.
+    pub fn served_by(&self) -> String {
+        format!(
+            "{}@{}#{}",
+            self.connector.name(),
+            self.connector.version(),
+            self.revision
+        )
+    }
+}
+
 /// What the registry serves.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Live connectors by name.
-    pub connectors: BTreeMap<String, Arc<Connector>>,
+    pub connectors: BTreeMap<String, Arc<LiveConnector>>,
     /// Files that failed to load.
     pub errors: Vec<FileReport>,
     /// Unified model schemas by `(model, resource)`.
     pub unified_schemas: BTreeMap<(String, String), Value>,
 }
 
-/// The live connector set.
+/// Counters of registry activity (logged and exposed on `GET /connectors`).
+#[derive(Debug, Default, Serialize)]
+pub struct Counters {
+    /// Manifests read and validated.
+    pub loads: AtomicU64,
+    /// Revisions made live.
+    pub activations: AtomicU64,
+    /// Manifests refused (invalid).
+    pub refusals: AtomicU64,
+    /// Rollbacks.
+    pub rollbacks: AtomicU64,
+}
+
+/// Why a connector change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The manifest is invalid: every problem.
+    #[error("invalid manifest")]
+    Invalid(Vec<Problem>),
+    /// No such connector or revision.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The live connector set, backed by the version store.
 #[derive(Debug)]
 pub struct Registry {
     dir: PathBuf,
+    store: Store,
     current: ArcSwap<Snapshot>,
+    /// Activity counters.
+    pub counters: Counters,
+    /// Serializes changes (file events and API calls) so revisions activate in order.
+    change: tokio::sync::Mutex<()>,
+}
+
+fn content_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 impl Registry {
-    /// Loads every manifest in `dir`.
-    pub fn load(dir: &Path) -> Self {
+    /// Loads the directory into the version store and serves the active revisions.
+    pub async fn open(dir: &Path, store: Store) -> Self {
         let registry = Self {
             dir: dir.to_owned(),
+            store,
             current: ArcSwap::from_pointee(Snapshot::default()),
+            counters: Counters::default(),
+            change: tokio::sync::Mutex::new(()),
         };
-        registry.reload();
+        registry.reload().await;
         registry
     }
 
-    /// Re-reads the directory. A file that no longer loads keeps its previous live version.
-    pub fn reload(&self) {
-        let previous = self.current.load_full();
-        let mut next = load_dir(&self.dir);
-        for report in &next.errors {
-            tracing::error!(file = %report.file, problems = %report, "patchbay.registry.load: manifest rejected");
-        }
-        for (name, connector) in &previous.connectors {
-            let failed_file = next
-                .errors
-                .iter()
-                .any(|r| file_stem(&r.file) == Some(name.as_str()));
-            if failed_file && !next.connectors.contains_key(name) {
-                tracing::warn!(connector = %name, "keeping the previous version live");
-                next.connectors.insert(name.clone(), connector.clone());
+    /// Re-reads the whole directory: changed files become new active revisions; invalid files are
+    /// reported and the previous revision stays live.
+    pub async fn reload(&self) {
+        let _guard = self.change.lock().await;
+        let mut errors = Vec::new();
+        for path in manifest_files(&self.dir, &mut errors) {
+            if let Err(report) = self.ingest_file(&path).await {
+                errors.push(report);
             }
         }
-        for (name, c) in &next.connectors {
-            tracing::info!(connector = %name, version = c.version(), "patchbay.registry.load: connector live");
+        let unified = load_unified_schemas(&self.dir.join(UNIFIED_DIR), &mut errors);
+        self.publish(errors, Some(unified)).await;
+    }
+
+    /// Re-reads one changed file (the watcher's path).
+    pub async fn reload_file(&self, path: &Path) {
+        let _guard = self.change.lock().await;
+        let mut errors: Vec<FileReport> = self
+            .snapshot()
+            .errors
+            .iter()
+            .filter(|r| Path::new(&r.file) != path)
+            .cloned()
+            .collect();
+        if let Err(report) = self.ingest_file(path).await {
+            errors.push(report);
         }
-        self.current.store(Arc::new(next));
+        self.publish(errors, None).await;
+    }
+
+    /// Validates one file and stores it as a revision (activating it if its content is new).
+    async fn ingest_file(&self, path: &Path) -> Result<(), FileReport> {
+        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| FileReport {
+            file: file.clone(),
+            problems: vec![Problem {
+                path: "$".into(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        match validate_text(&text) {
+            Ok(c) => {
+                let (v, created) = self
+                    .store
+                    .store_connector_version(
+                        c.name(),
+                        c.version(),
+                        &content_hash(&text),
+                        &text,
+                        &format!("file:{file}"),
+                        false,
+                    )
+                    .await
+                    .map_err(|e| FileReport {
+                        file: file.clone(),
+                        problems: vec![Problem {
+                            path: "$".into(),
+                            message: e.to_string(),
+                        }],
+                    })?;
+                if created {
+                    self.counters.activations.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(connector = %v.name, version = %v.version, revision = v.revision, %file, "patchbay.registry.activate");
+                }
+                Ok(())
+            }
+            Err(problems) => {
+                self.counters.refusals.fetch_add(1, Ordering::Relaxed);
+                let report = FileReport { file, problems };
+                tracing::error!(file = %report.file, problems = %report, "patchbay.registry.refuse: manifest rejected, previous version stays live");
+                Err(report)
+            }
+        }
+    }
+
+    /// Builds and swaps in the snapshot of the active revisions.
+    async fn publish(&self, mut errors: Vec<FileReport>, unified: Option<BTreeMap<(String, String), Value>>) {
+        let previous = self.current.load_full();
+        let mut connectors = BTreeMap::new();
+        match self.store.active_connectors().await {
+            Ok(active) => {
+                for v in active {
+                    // Unchanged revisions keep their compiled form.
+                    if let Some(live) = previous
+                        .connectors
+                        .get(&v.name)
+                        .filter(|l| l.revision == v.revision)
+                    {
+                        connectors.insert(v.name.clone(), live.clone());
+                        continue;
+                    }
+                    match validate_text(&v.manifest) {
+                        Ok(connector) => {
+                            connectors.insert(
+                                v.name.clone(),
+                                Arc::new(LiveConnector {
+                                    connector,
+                                    revision: v.revision,
+                                }),
+                            );
+                        }
+                        Err(problems) => errors.push(FileReport {
+                            file: format!("stored revision {}#{}", v.name, v.revision),
+                            problems,
+                        }),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "patchbay.registry.publish: cannot read active versions; keeping the live set");
+                connectors = previous.connectors.clone();
+            }
+        }
+        let unified_schemas = unified.unwrap_or_else(|| previous.unified_schemas.clone());
+        self.current.store(Arc::new(Snapshot {
+            connectors,
+            errors,
+            unified_schemas,
+        }));
+    }
+
+    /// Activates a manifest uploaded through the API (validated completely first).
+    pub async fn put(&self, name: &str, text: &str, source: &str) -> Result<Arc<LiveConnector>, ChangeError> {
+        let _guard = self.change.lock().await;
+        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        let refuse = |problems| {
+            self.counters.refusals.fetch_add(1, Ordering::Relaxed);
+            ChangeError::Invalid(problems)
+        };
+        let connector = validate_text(text).map_err(refuse)?;
+        if connector.name() != name {
+            return Err(refuse(vec![Problem {
+                path: "$.name".into(),
+                message: format!("the manifest is named {:?}, not {name:?}", connector.name()),
+            }]));
+        }
+        let (v, _) = self
+            .store
+            .store_connector_version(name, connector.version(), &content_hash(text), text, source, true)
+            .await?;
+        self.counters.activations.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(connector = %name, version = %v.version, revision = v.revision, %source, "patchbay.registry.activate");
+        let errors = self.snapshot().errors.clone();
+        self.publish(errors, None).await;
+        self.get(name)
+            .ok_or_else(|| ChangeError::NotFound(name.to_owned()))
+    }
+
+    /// Makes an earlier revision live again (default: the newest one before the active one).
+    pub async fn rollback(
+        &self,
+        name: &str,
+        revision: Option<i64>,
+    ) -> Result<Arc<LiveConnector>, ChangeError> {
+        let _guard = self.change.lock().await;
+        let (versions, active) = self.store.connector_versions(name).await?;
+        let target = match revision {
+            Some(r) => r,
+            None => versions
+                .iter()
+                .map(|v| v.revision)
+                .filter(|r| active.is_none_or(|a| *r < a))
+                .max()
+                .ok_or_else(|| ChangeError::NotFound(format!("{name} has no earlier revision")))?,
+        };
+        self.store
+            .activate_connector(name, target)
+            .await?
+            .ok_or_else(|| ChangeError::NotFound(format!("{name} has no revision {target}")))?;
+        self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(connector = %name, revision = target, "patchbay.registry.rollback");
+        let errors = self.snapshot().errors.clone();
+        self.publish(errors, None).await;
+        self.get(name)
+            .ok_or_else(|| ChangeError::NotFound(name.to_owned()))
+    }
+
+    /// The version store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The directory read (and watched).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The current snapshot.
@@ -94,84 +331,63 @@ impl Registry {
     }
 
     /// A live connector.
-    pub fn get(&self, name: &str) -> Option<Arc<Connector>> {
+    pub fn get(&self, name: &str) -> Option<Arc<LiveConnector>> {
         self.current.load().connectors.get(name).cloned()
     }
 }
 
-fn file_stem(file: &str) -> Option<&str> {
-    Path::new(file).file_stem().and_then(|s| s.to_str())
-}
-
-fn load_dir(dir: &Path) -> Snapshot {
-    let mut snap = Snapshot::default();
+/// The manifest files of a directory (sorted; the schema file and subdirectories excluded).
+fn manifest_files(dir: &Path, errors: &mut Vec<FileReport>) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_manifest_file(p))
+            .collect(),
         Err(e) => {
-            snap.errors.push(FileReport {
+            errors.push(FileReport {
                 file: dir.display().to_string(),
                 problems: vec![Problem {
                     path: "$".into(),
                     message: format!("cannot read connectors directory: {e}"),
                 }],
             });
-            return snap;
+            Vec::new()
         }
     };
     files.sort();
-    for path in files {
-        let is_manifest = path.extension().is_some_and(|e| e == "json")
-            && path.file_name().is_some_and(|n| n != SCHEMA_FILE)
-            && path.is_file();
-        if !is_manifest {
-            continue;
-        }
-        match load_file(&path) {
-            Ok(c) => {
-                if let Some(existing) = snap.connectors.get(c.name()) {
-                    snap.errors.push(FileReport {
-                        file: path.display().to_string(),
-                        problems: vec![Problem {
-                            path: "$.name".into(),
-                            message: format!(
-                                "connector {:?} is already defined (version {})",
-                                c.name(),
-                                existing.version()
-                            ),
-                        }],
-                    });
-                } else {
-                    snap.connectors.insert(c.name().to_owned(), Arc::new(c));
-                }
-            }
-            Err(report) => snap.errors.push(report),
-        }
-    }
-    snap.unified_schemas = load_unified_schemas(&dir.join(UNIFIED_DIR), &mut snap.errors);
-    snap
+    files
+}
+
+/// Whether a path is a connector manifest (`*.json`, not the schema file).
+pub fn is_manifest_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+        && path.file_name().is_some_and(|n| n != SCHEMA_FILE)
+        && path.is_file()
+}
+
+/// Parses and validates manifest text.
+pub fn validate_text(text: &str) -> Result<Connector, Vec<Problem>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        vec![Problem {
+            path: "$".into(),
+            message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
+        }]
+    })?;
+    validate_value(value)
 }
 
 /// Loads and validates one manifest file: JSON Schema first (every structural problem), then the
 /// engine's compilation (templates, expressions, cross references).
 pub fn load_file(path: &Path) -> Result<Connector, FileReport> {
     let file = path.display().to_string();
-    let fail = |problems| FileReport {
+    let text = std::fs::read_to_string(path).map_err(|e| FileReport {
         file: file.clone(),
-        problems,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Problem {
+        problems: vec![Problem {
             path: "$".into(),
             message: format!("cannot read: {e}"),
-        }])
+        }],
     })?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
-        fail(vec![Problem {
-            path: "$".into(),
-            message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
-        }])
-    })?;
-    validate_value(value).map_err(fail)
+    validate_text(&text).map_err(|problems| FileReport { file, problems })
 }
 
 /// Validates a manifest value against the schema and compiles it, reporting the problems of both

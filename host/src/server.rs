@@ -62,7 +62,7 @@ impl AppState {
         };
         let secrets = Secrets::new(key);
         let cursors = Cursors::new(*secrets.cursor_key());
-        let registry = Arc::new(Registry::load(&config.connectors_dir));
+        let registry = Arc::new(Registry::open(&config.connectors_dir, store.clone()).await);
         let executor = Executor::new(config.upstream_timeout, config.max_upstream_body_bytes);
         let oauth_http = reqwest::Client::builder()
             .timeout(config.upstream_timeout)
@@ -178,7 +178,9 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         )
         .route("/connect/{connector}", post(oauth::connect))
         .route("/connectors", get(connectors::list))
-        .route("/connectors/{name}", get(connectors::get))
+        .route("/connectors/{name}", get(connectors::get).put(connectors::put))
+        .route("/connectors/{name}/versions", get(connectors::versions))
+        .route("/connectors/{name}/rollback", post(connectors::rollback))
         .route("/unified-models", get(connectors::models))
         .route("/unified-models/{model}/{resource}", get(connectors::model))
         .route("/proxy/{resource}", get(proxy::list).post(proxy::create))
@@ -248,7 +250,8 @@ pub async fn serve(
     tracing::info!(%addr, "patchbay.server.listen");
     let _ = state.public_url.set(format!("http://{addr}"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(run_scheduler(state.clone(), stop_rx));
+    let scheduler = tokio::spawn(run_scheduler(state.clone(), stop_rx.clone()));
+    let watcher = crate::watch::spawn(state.registry.clone(), stop_rx);
     let max_body_bytes = state.config.max_body_bytes;
     // Small JSON answers must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -259,6 +262,7 @@ pub async fn serve(
         .await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    drop(watcher);
     tracing::info!("patchbay.server.stopped");
     Ok(())
 }

@@ -68,7 +68,10 @@ async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
         Some("10"),
         "10000 ms window → 10 s"
     );
-    assert_eq!(reply.header("patchbay-connector-version"), Some("hubspot@1.0.0"));
+    assert_eq!(
+        reply.header("patchbay-connector-version"),
+        Some("hubspot@1.0.0#1")
+    );
     assert!(reply.header("retry-after").is_none());
 }
 

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use patchbay_engine::{
-    Account, Call, CompiledUnified, Connector, HttpResponse, Outcome, PageState, Payload, RateLimitInfo,
+    Account, Call, CompiledUnified, HttpResponse, Outcome, PageState, Payload, RateLimitInfo,
 };
 use serde_json::{Map, Value};
 
@@ -17,6 +17,7 @@ use crate::cursor::Resume;
 use crate::error::{ApiError, set_headers};
 use crate::lifecycle::AccountEvent;
 use crate::refresh::{Reason, RefreshError, fresh_enough, oauth_settings};
+use crate::registry::LiveConnector;
 use crate::server::AppState;
 use crate::store::Transition;
 use crate::store::{AccountRow, AccountStatus, Principal, now_ms};
@@ -33,7 +34,7 @@ pub struct Ctx {
     /// Its decrypted credentials.
     pub credentials: Value,
     /// Its connector.
-    pub connector: Arc<Connector>,
+    pub connector: Arc<LiveConnector>,
     /// Caller's query without reserved parameters.
     pub query: Vec<(String, String)>,
     /// `limit`.
@@ -147,10 +148,7 @@ impl Ctx {
 
     /// `patchbay-connector-version`: what served the call.
     pub fn version_header(&self) -> (&'static str, String) {
-        (
-            "patchbay-connector-version",
-            format!("{}@{}", self.connector.name(), self.connector.version()),
-        )
+        ("patchbay-connector-version", self.connector.served_by())
     }
 
     /// Sends a vendor call, handling a vendor 401: an OAuth account is refreshed once and the call

@@ -4,13 +4,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use patchbay_engine::Connector;
+use std::sync::atomic::Ordering;
+
+use axum::Extension;
+use axum::body::Bytes;
+
+use crate::registry::{ChangeError, LiveConnector};
+use crate::store::Principal;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::server::AppState;
 
-fn describe(c: &Connector) -> Value {
+fn describe(c: &LiveConnector) -> Value {
     let m = &c.manifest;
     let resources: serde_json::Map<String, Value> = m
         .resources
@@ -24,6 +30,7 @@ fn describe(c: &Connector) -> Value {
     json!({
         "name": m.name,
         "version": m.version,
+        "revision": c.revision,
         "display_name": m.display_name,
         "auth": serde_json::to_value(&m.auth).ok().and_then(|a| a.get("type").cloned()),
         "resources": resources,
@@ -35,7 +42,14 @@ fn describe(c: &Connector) -> Value {
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
     let snap = state.registry.snapshot();
     let result: Vec<Value> = snap.connectors.values().map(|c| describe(c)).collect();
-    Json(json!({"result_count": result.len(), "result": result, "load_errors": snap.errors}))
+    let counters = &state.registry.counters;
+    let stats = json!({
+        "loads": counters.loads.load(Ordering::Relaxed),
+        "activations": counters.activations.load(Ordering::Relaxed),
+        "refusals": counters.refusals.load(Ordering::Relaxed),
+        "rollbacks": counters.rollbacks.load(Ordering::Relaxed),
+    });
+    Json(json!({"result_count": result.len(), "result": result, "load_errors": snap.errors, "stats": stats}))
 }
 
 /// `GET /connectors/{name}`.
@@ -48,6 +62,106 @@ pub async fn get(
         .get(&name)
         .ok_or_else(|| ApiError::not_found(format!("no connector {name:?}")))?;
     Ok(Json(describe(&c)))
+}
+
+fn change_error(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::Invalid(problems) => {
+            let mut err = ApiError::invalid(format!(
+                "manifest refused ({} problem{}); the previous version stays live",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            ));
+            err.details = Some(json!({ "problems": problems }));
+            err
+        }
+        ChangeError::NotFound(m) => ApiError::not_found(m),
+        ChangeError::Store(e) => ApiError::internal(e),
+    }
+}
+
+fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+    if principal.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only admin tokens manage connectors"))
+    }
+}
+
+/// `PUT /connectors/{name}` (admin): a new manifest version, validated completely, then live for
+/// the next call.
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&principal)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the manifest must be UTF-8 JSON"))?;
+    let live = state
+        .registry
+        .put(&name, text, &format!("api:{}", principal.token_id))
+        .await
+        .map_err(change_error)?;
+    Ok(Json(describe(&live)))
+}
+
+/// `GET /connectors/{name}/versions` (admin): every stored revision, newest first.
+pub async fn versions(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&principal)?;
+    let (versions, active) = state
+        .registry
+        .store()
+        .connector_versions(&name)
+        .await
+        .map_err(ApiError::internal)?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("no connector {name:?}")));
+    }
+    let result: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let mut j = serde_json::to_value(v).expect("serializes");
+            j["active"] = json!(Some(v.revision) == active);
+            j
+        })
+        .collect();
+    Ok(Json(
+        json!({"result_count": result.len(), "active_revision": active, "result": result}),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    #[serde(default)]
+    revision: Option<i64>,
+}
+
+/// `POST /connectors/{name}/rollback` (admin): `{"revision"?}`, default the one before the live one.
+pub async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&principal)?;
+    let req: RollbackRequest = if body.is_empty() {
+        RollbackRequest::default()
+    } else {
+        super::json_body(&body)?
+    };
+    let live = state
+        .registry
+        .rollback(&name, req.revision)
+        .await
+        .map_err(change_error)?;
+    Ok(Json(describe(&live)))
 }
 
 /// `GET /unified-models`: every published unified model schema.

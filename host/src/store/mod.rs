@@ -15,9 +15,11 @@ use sqlx::{Row, SqlitePool};
 
 use crate::cache::TtlCache;
 
+mod connectors;
 mod lifecycle;
 mod tokens;
 
+pub use connectors::ConnectorVersion;
 pub use lifecycle::{TokenTimes, Transition};
 pub use tokens::{OAuthStateRow, TokenUpdate};
 

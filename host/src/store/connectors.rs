@@ -1,0 +1,168 @@
+//! Connector versions: stored revisions and the active one per connector.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// One stored revision of a connector.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorVersion {
+    /// Connector name.
+    pub name: String,
+    /// Revision number (1, 2, … per connector).
+    pub revision: i64,
+    /// The manifest's `version`.
+    pub version: String,
+    /// SHA-256 of the manifest text.
+    pub content_hash: String,
+    /// Where it came from: `file:<path>` or `api:<token id>`.
+    pub source: String,
+    /// When stored, epoch ms.
+    pub created_at: i64,
+    /// The manifest text.
+    #[serde(skip)]
+    pub manifest: String,
+}
+
+fn version_from_row(r: &sqlx::sqlite::SqliteRow) -> ConnectorVersion {
+    ConnectorVersion {
+        name: r.get("name"),
+        revision: r.get("revision"),
+        version: r.get("version"),
+        content_hash: r.get("content_hash"),
+        source: r.get("source"),
+        created_at: r.get("created_at"),
+        manifest: r.get("manifest"),
+    }
+}
+
+impl Store {
+    /// Stores a new revision (unless the same content is already stored) and makes the revision
+    /// with this content active. Returns it.
+    pub async fn store_connector_version(
+        &self,
+        name: &str,
+        version: &str,
+        content_hash: &str,
+        manifest: &str,
+        source: &str,
+        activate_existing: bool,
+    ) -> Result<(ConnectorVersion, bool), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let existing = sqlx::query(
+            "SELECT * FROM connector_versions WHERE name = $1 AND content_hash = $2 ORDER BY revision DESC",
+        )
+        .bind(name)
+        .bind(content_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (row, created) = match existing {
+            Some(r) => (version_from_row(&r), false),
+            None => {
+                let next: i64 = sqlx::query(
+                    "SELECT COALESCE(MAX(revision), 0) + 1 AS next FROM connector_versions WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?
+                .get("next");
+                let v = ConnectorVersion {
+                    name: name.to_owned(),
+                    revision: next,
+                    version: version.to_owned(),
+                    content_hash: content_hash.to_owned(),
+                    source: source.to_owned(),
+                    created_at: now_ms(),
+                    manifest: manifest.to_owned(),
+                };
+                sqlx::query(
+                    "INSERT INTO connector_versions (id, name, revision, version, content_hash, manifest, source, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&v.name)
+                .bind(v.revision)
+                .bind(&v.version)
+                .bind(&v.content_hash)
+                .bind(&v.manifest)
+                .bind(&v.source)
+                .bind(v.created_at)
+                .execute(&mut *tx)
+                .await?;
+                (v, true)
+            }
+        };
+        let has_active = sqlx::query("SELECT 1 FROM connector_active WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if created || activate_existing || has_active.is_none() {
+            activate(&mut tx, name, row.revision).await?;
+        }
+        tx.commit().await?;
+        Ok((row, created))
+    }
+
+    /// Makes a stored revision active.
+    pub async fn activate_connector(
+        &self,
+        name: &str,
+        revision: i64,
+    ) -> Result<Option<ConnectorVersion>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query("SELECT * FROM connector_versions WHERE name = $1 AND revision = $2")
+            .bind(name)
+            .bind(revision)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        activate(&mut tx, name, revision).await?;
+        tx.commit().await?;
+        Ok(Some(version_from_row(&row)))
+    }
+
+    /// The active revision of every connector.
+    pub async fn active_connectors(&self) -> Result<Vec<ConnectorVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.* FROM connector_versions v JOIN connector_active a ON a.name = v.name AND a.revision = v.revision ORDER BY v.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(version_from_row).collect())
+    }
+
+    /// Every revision of a connector, newest first, and the active revision.
+    pub async fn connector_versions(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<ConnectorVersion>, Option<i64>), StoreError> {
+        let rows = sqlx::query("SELECT * FROM connector_versions WHERE name = $1 ORDER BY revision DESC")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await?;
+        let active = sqlx::query("SELECT revision FROM connector_active WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get("revision"));
+        Ok((rows.iter().map(version_from_row).collect(), active))
+    }
+}
+
+async fn activate(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    name: &str,
+    revision: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO connector_active (name, revision, activated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, activated_at = excluded.activated_at",
+    )
+    .bind(name)
+    .bind(revision)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Hot reload from the connectors directory: a file watcher (`notify`) whose events, debounced,
+//! make the registry re-read the changed manifests. The host keeps serving throughout.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::registry::{Registry, is_manifest_file};
+
+/// How long file events settle before a reload (editors write in several steps).
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Watches the registry's directory until `stop` flips; `None` when watching is unavailable (the
+/// host then serves without hot reload, and says so).
+pub fn spawn(
+    registry: Arc<Registry>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<notify::RecommendedWatcher> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_))
+        {
+            for path in event.paths {
+                let _ = tx.send(path);
+            }
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "patchbay.registry.watch: hot reload from files unavailable"))
+    .ok()?;
+    if let Err(e) = watcher.watch(registry.dir(), RecursiveMode::NonRecursive) {
+        tracing::warn!(error = %e, dir = %registry.dir().display(), "patchbay.registry.watch: cannot watch the connectors directory");
+        return None;
+    }
+    tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                p = rx.recv() => match p { Some(p) => p, None => return },
+                _ = stop.changed() => return,
+            };
+            let mut changed = BTreeSet::from([first]);
+            tokio::time::sleep(DEBOUNCE).await;
+            while let Ok(p) = rx.try_recv() {
+                changed.insert(p);
+            }
+            for path in changed.into_iter().filter(|p| is_manifest_file(p)) {
+                tracing::info!(file = %path.display(), "patchbay.registry.watch: manifest changed");
+                registry.reload_file(&path).await;
+            }
+        }
+    });
+    Some(watcher)
+}
