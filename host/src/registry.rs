@@ -143,7 +143,9 @@ impl Registry {
         let _guard = self.change.lock().await;
         let mut errors = Vec::new();
         for path in manifest_files(&self.dir, &mut errors) {
-            if let Err(report) = self.ingest_file(&path).await {
+            // At start an unchanged file must not override a newer upload: only new content
+            // activates.
+            if let Err(report) = self.ingest_file(&path, false).await {
                 errors.push(report);
             }
         }
@@ -161,14 +163,16 @@ impl Registry {
             .filter(|r| Path::new(&r.file) != path)
             .cloned()
             .collect();
-        if let Err(report) = self.ingest_file(path).await {
+        // A file that changed is what the operator wants live, even if that content was live
+        // before (an edit reverted).
+        if let Err(report) = self.ingest_file(path, true).await {
             errors.push(report);
         }
         self.publish(errors, None).await;
     }
 
     /// Validates one file and stores it as a revision (activating it if its content is new).
-    async fn ingest_file(&self, path: &Path) -> Result<(), FileReport> {
+    async fn ingest_file(&self, path: &Path, activate_existing: bool) -> Result<(), FileReport> {
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| FileReport {
@@ -188,7 +192,7 @@ impl Registry {
                         &content_hash(&text),
                         &text,
                         &format!("file:{file}"),
-                        false,
+                        activate_existing,
                     )
                     .await
                     .map_err(|e| FileReport {

@@ -162,6 +162,18 @@ async fn fifty_swaps_under_load_lose_no_request() {
     let versions = host.get("/connectors/swap/versions").await;
     assert_eq!(versions.body["result_count"], 51);
     assert_eq!(versions.body["result"][0]["active"], true);
+    // Reverting the file to content that was live before makes it live again.
+    std::fs::write(
+        dir.join("swap.json"),
+        serde_json::to_vec_pretty(&manifest(1)).unwrap(),
+    )
+    .unwrap();
+    wait_for(&host, "1.0.1").await;
+    assert_eq!(
+        host.get("/connectors/swap").await.body["revision"],
+        2,
+        "the stored revision is reused"
+    );
     let stats = host.get("/connectors").await.body["stats"].clone();
     assert!(stats["activations"].as_u64().unwrap() >= 51, "{stats}");
 }
