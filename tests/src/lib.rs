@@ -73,6 +73,8 @@ pub struct HostOptions {
     pub refresh: patchbay::config::RefreshConfig,
     /// Database URL (default: a fresh SQLite file).
     pub database_url: Option<String>,
+    /// Any other configuration change.
+    pub tweak: Option<fn(&mut Config)>,
 }
 
 impl Default for HostOptions {
@@ -82,6 +84,7 @@ impl Default for HostOptions {
             upstream_timeout: Duration::from_secs(10),
             refresh: Default::default(),
             database_url: None,
+            tweak: None,
         }
     }
 }
@@ -104,6 +107,9 @@ impl Host {
         config.secret_key = Some([42; 32]);
         config.upstream_timeout = options.upstream_timeout;
         config.refresh = options.refresh;
+        if let Some(tweak) = options.tweak {
+            tweak(&mut config);
+        }
         let state = Arc::new(AppState::open(&config).await.expect("host state opens"));
         let admin = state.store.create_token(true, None).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -565,3 +565,66 @@ async fn every_transition_of_the_table() {
     let outbox = host.state.store.outbox_pending(1000).await.unwrap();
     assert_eq!(outbox.last().unwrap()["event"], "integrated_account:deleted");
 }
+
+#[tokio::test]
+async fn authorization_state_is_tenant_bound_and_expires() {
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    let server = MockServer::spawn(provider.router()).await;
+    let dir = scratch_dir("expiry");
+    copy_connectors(&dir);
+    write_acme_connector(&dir, &server.base_url(), None);
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        tweak: Some(|c| c.oauth_state_ttl = Duration::from_millis(300)),
+        ..Default::default()
+    })
+    .await;
+    let admin = host.admin.clone();
+    let app = json!({"client_id": "patchbay", "client_secret": "provider-secret"});
+    assert_eq!(
+        host.send(Method::PUT, "/connectors/acme/oauth-app", &admin, Some(app))
+            .await
+            .status,
+        200
+    );
+
+    // A tenant token connects only for its own tenant.
+    let tenant = host.tenant_token("t1").await;
+    let other = json!({"tenant_id": "t2", "redirect_uri": "https://product.example/done"});
+    host.send(Method::POST, "/connect/acme", &tenant, Some(other))
+        .await
+        .error(403, "forbidden");
+    let own = json!({"redirect_uri": "https://product.example/done"});
+    let started = host.send(Method::POST, "/connect/acme", &tenant, Some(own)).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    // Managing OAuth apps is for admins.
+    host.send(Method::GET, "/connectors/acme/oauth-app", &tenant, None)
+        .await
+        .error(403, "forbidden");
+
+    // The user takes too long: the state has expired by the time the provider sends them back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let to_provider = http
+        .get(started.body["authorize_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = to_provider.headers()["location"].to_str().unwrap().to_owned();
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert_eq!(
+        host.get("/integrated-accounts?connector=acme").await.body["result_count"],
+        0
+    );
+    assert_eq!(
+        provider.stats().codes_exchanged,
+        0,
+        "an expired state never exchanges its code"
+    );
+}
