@@ -29,6 +29,9 @@ pub struct Config {
     pub refresh: RefreshConfig,
     /// How long pending OAuth authorizations stay valid.
     pub oauth_state_ttl: Duration,
+    /// An account `connecting` for longer than this was abandoned (its host stopped mid-install)
+    /// and may be retried.
+    pub stuck_connecting_after: Duration,
 }
 
 /// Token refresh settings.
@@ -77,6 +80,7 @@ impl Config {
             public_url: None,
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),
+            stuck_connecting_after: Duration::from_secs(300),
         }
     }
 }

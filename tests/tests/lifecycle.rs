@@ -381,6 +381,7 @@ async fn every_transition_of_the_table() {
     );
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
+        tweak: Some(|c| c.stuck_connecting_after = Duration::from_secs(1)),
         ..Default::default()
     })
     .await;
@@ -416,6 +417,21 @@ async fn every_transition_of_the_table() {
     // post_install_error -> active (retry with the vendor healthy and the contact present).
     mock.seed(900); // ids up to 1005
     assert_eq!(status(&retry_on(&host, &id).await.body), "active");
+    // An account left in `connecting` by a host that died mid-install can be retried once stale.
+    let stuck_id = "acct_stuck0000000000000000000000000";
+    let sealed = host.state.seal_credentials(stuck_id, &json!({"token": "tok"}));
+    let stuck = patchbay::store::AccountRow::new(
+        stuck_id.into(),
+        "flaky".into(),
+        "t1".into(),
+        sealed,
+        json!({"check_id": "101"}),
+        None,
+    );
+    host.state.store.create_account(&stuck, "test").await.unwrap();
+    retry_on(&host, stuck_id).await.error(400, "invalid_request");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(status(&retry_on(&host, stuck_id).await.body), "active");
     // Retrying an active account is refused.
     retry_on(&host, &id).await.error(400, "invalid_request");
     // active -> connecting -> validation_error (PATCH context to a missing contact).

@@ -252,19 +252,26 @@ pub async fn update(
 }
 
 /// `POST /integrated-accounts/{id}/retry`: re-runs post-install and validation of an account in
-/// `post_install_error` or `validation_error`.
+/// `post_install_error` or `validation_error` (or stuck in `connecting`).
 pub async fn retry(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let account = visible_account(&state, &principal, &id, false).await?;
-    if !matches!(
-        account.status,
-        AccountStatus::ValidationError | AccountStatus::PostInstallError
-    ) {
+    // A `connecting` account that has not moved for a while was left behind by a host that
+    // stopped mid-install: it may be retried too.
+    let stuck_after = state.config.stuck_connecting_after.as_millis() as i64;
+    let stuck = account.status == AccountStatus::Connecting && now_ms() - account.updated_at > stuck_after;
+    if !(stuck
+        || matches!(
+            account.status,
+            AccountStatus::ValidationError | AccountStatus::PostInstallError
+        ))
+    {
         return Err(ApiError::invalid(format!(
-            "only accounts in validation_error or post_install_error can be retried (this one is {})",
+            "only accounts in validation_error or post_install_error (or connecting for over {} s) can be retried (this one is {})",
+            stuck_after / 1000,
             account.status.as_str()
         )));
     }
