@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::lifecycle::AccountEvent;
+use crate::refresh::Reason;
 use crate::server::AppState;
 use crate::store::{AccountRow, AccountStatus, Transition, now_ms};
 
@@ -24,6 +25,22 @@ pub async fn install(
             format!("connector {:?} is not loaded", account.connector),
         )
     })?;
+    // An OAuth token that expired while the account sat in an error state is refreshed first.
+    let account = if account.token_expires_at.is_some() {
+        match state
+            .refresher
+            .refresh(state, &account.id, Reason::Expiring, actor)
+            .await
+        {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::warn!(account = %account.id, error = %e, "patchbay.accounts.install_refresh_failed");
+                account
+            }
+        }
+    } else {
+        account
+    };
     let credentials = state.open_credentials(&account)?;
     let mut context = account.context.clone();
     let lifecycle = connector.lifecycle();
@@ -94,7 +111,7 @@ pub async fn install(
     };
     let mut t = Transition::new(&account, AccountStatus::Active, event, actor);
     t.context = Some(context);
-    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    state.store.transition(&t).await.map_err(ApiError::store)?;
     reload(state, &account.id).await
 }
 
@@ -126,7 +143,7 @@ async fn fail(
     let mut t = Transition::new(account, status, event, actor);
     t.detail = Some(json!({"phase": phase, "step": step.name, "message": message, "at": now_ms()}));
     t.context = Some(context);
-    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    state.store.transition(&t).await.map_err(ApiError::store)?;
     reload(state, &account.id).await
 }
 

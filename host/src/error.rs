@@ -80,6 +80,19 @@ impl ApiError {
         Self::new(ErrorCode::Internal, "internal error")
     }
 
+    /// A storage failure: a lost race on an account's status is a 409, anything else a 500.
+    pub fn store(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict { id, expected } => Self::new(
+                ErrorCode::AccountNotActive,
+                format!(
+                    "integrated account {id} changed meanwhile (it is no longer {expected}); read it again"
+                ),
+            ),
+            other => Self::internal(other),
+        }
+    }
+
     /// A vendor-side failure.
     pub fn remote(failure: RemoteFailure, rate_limit: RateLimitInfo) -> Self {
         Self(Box::new(ErrorDetail {

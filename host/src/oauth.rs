@@ -245,8 +245,18 @@ impl OAuthClient<'_> {
                     RequestTokenError::Parse(_, _) => format!("unreadable answer (HTTP {status})"),
                     RequestTokenError::Other(m) => m.clone(),
                 };
-                // Statuses decide when there is one: 400/401 (and other 4xx) mean the grant or
-                // the client is refused; 5xx, 408 and 429 are worth another try later.
+                // The client itself refused is the operator's problem, not the grant's.
+                if let RequestTokenError::ServerResponse(r) = &e
+                    && matches!(
+                        r.error(),
+                        oauth2::basic::BasicErrorResponseType::InvalidClient
+                            | oauth2::basic::BasicErrorResponseType::UnauthorizedClient
+                    )
+                {
+                    return Err(TokenError::Setup(format!("HTTP {status}: {message}")));
+                }
+                // Statuses decide when there is one: 400/401 (and other 4xx) mean the grant is
+                // refused; 5xx, 408 and 429 are worth another try later.
                 Err(match status {
                     0 => TokenError::Transient(message),
                     408 | 429 | 500..=599 => TokenError::Transient(format!("HTTP {status}: {message}")),

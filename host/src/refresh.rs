@@ -27,8 +27,11 @@ pub enum Reason {
     Expiring,
     /// The scheduler: refresh only if the scheduled time has come.
     Due,
-    /// Always (a vendor 401, the operator).
+    /// The operator: always.
     Force,
+    /// A vendor 401 on a token obtained at this time (epoch ms): refresh unless someone already
+    /// did since, or a failing token endpoint is backing off.
+    Rejected(Option<i64>),
 }
 
 /// Why a refresh did not produce a usable token.
@@ -37,6 +40,9 @@ pub enum RefreshError {
     /// The account has no way to refresh (not OAuth, or no refresh token).
     #[error("no refresh path: {0}")]
     NoRefreshPath(String),
+    /// The OAuth app or provider settings are wrong (operator's fix; accounts are left alone).
+    #[error("OAuth setup: {0}")]
+    Setup(String),
     /// The grant is dead; the account is now `needs_reauth`.
     #[error("{0}")]
     Permanent(String),
@@ -67,6 +73,13 @@ pub fn buffer_ms(config: &RefreshConfig, obtained: Option<i64>, expires: i64) ->
         Some(o) => buffer.min((expires - o) / 4),
         None => buffer,
     }
+}
+
+/// When a token of lifetime `expires_in` seconds obtained at `now` expires (bounded: a provider's
+/// absurd lifetime must not overflow).
+pub fn expires_at(now: i64, expires_in: u64) -> i64 {
+    const TEN_YEARS_S: u64 = 10 * 365 * 86_400;
+    now.saturating_add(expires_in.min(TEN_YEARS_S) as i64 * 1000)
 }
 
 /// Whether an account's token is still good for `buffer`.
@@ -135,30 +148,41 @@ impl Refresher {
                 .map_err(|e| RefreshError::Internal(e.to_string()))?
                 .ok_or_else(|| RefreshError::Internal(format!("no account {id}")))
         };
+        // A failing token endpoint is left alone until its backoff ends (no refresh storm).
+        let backing_off = |a: &AccountRow| {
+            a.refresh_failing_since.is_some() && a.next_refresh_at.is_some_and(|t| t > now_ms())
+        };
         let needed = |a: &AccountRow| match reason {
-            Reason::Expiring => !fresh_enough(config, a, now_ms()),
+            Reason::Expiring => !fresh_enough(config, a, now_ms()) && !backing_off(a),
             Reason::Due => {
                 a.status == AccountStatus::Active && a.next_refresh_at.is_some_and(|t| t <= now_ms())
             }
             Reason::Force => true,
+            Reason::Rejected(seen) => {
+                !backing_off(a) && a.token_obtained_at.is_none_or(|o| seen.is_none_or(|s| o <= s))
+            }
         };
         let account = read().await?;
         if !needed(&account) {
             return Ok(account);
         }
         // The lease: wait for another process's refresh rather than racing it.
-        let deadline = tokio::time::Instant::now() + config.lease;
+        // The lease outlives the token request, so nobody else can use the refresh token meanwhile.
+        let lease = config
+            .lease
+            .max(state.config.upstream_timeout + Duration::from_secs(10));
+        let deadline = tokio::time::Instant::now() + lease;
         loop {
             match state
                 .store
-                .try_lease(id, &self.owner, config.lease.as_millis() as i64)
+                .try_lease(id, &self.owner, lease.as_millis() as i64)
                 .await
             {
                 Ok(true) => break,
                 Ok(false) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     let now = read().await?;
-                    if reason != Reason::Force && !needed(&now) {
+                    if !needed(&now) {
                         return Ok(now);
                     }
                 }
@@ -170,7 +194,11 @@ impl Refresher {
                 Err(e) => return Err(RefreshError::Internal(e.to_string())),
             }
         }
-        let result = self.refresh_leased(state, reason, actor, &needed, &read).await;
+        let result = self.refresh_leased(state, actor, &needed, &read).await;
+        if reason == Reason::Due && matches!(result, Err(RefreshError::NoRefreshPath(_))) {
+            // Nothing the scheduler can do for this account: stop picking it up.
+            let _ = state.store.clear_refresh_schedule(id).await;
+        }
         // Normally released by the write that stored the outcome; this covers early returns.
         let _ = state.store.release_lease(id, &self.owner).await;
         result
@@ -179,7 +207,6 @@ impl Refresher {
     async fn refresh_leased<F, Fut>(
         &self,
         state: &AppState,
-        reason: Reason,
         actor: &str,
         needed: &impl Fn(&AccountRow) -> bool,
         read: &F,
@@ -190,7 +217,7 @@ impl Refresher {
     {
         // Someone may have refreshed between our first read and the lease.
         let account = read().await?;
-        if reason != Reason::Force && !needed(&account) {
+        if !needed(&account) {
             return Ok(account);
         }
         let provider = oauth_settings(state, &account.connector).ok_or_else(|| {
@@ -202,7 +229,7 @@ impl Refresher {
         let app = state
             .oauth_app_for(&account.connector, &credentials)
             .await
-            .map_err(|e| RefreshError::NoRefreshPath(e.message.clone()))?;
+            .map_err(|e| RefreshError::Setup(e.message.clone()))?;
         let client = OAuthClient {
             provider: &provider,
             app: &app,
@@ -223,9 +250,23 @@ impl Refresher {
                 self.store_success(state, &account, credentials, tokens, actor)
                     .await
             }
-            Err(TokenError::Permanent(message)) | Err(TokenError::Setup(message)) => {
+            Err(TokenError::Permanent(message)) => {
                 self.to_needs_reauth(state, &account, &message, actor).await?;
                 Err(RefreshError::Permanent(message))
+            }
+            Err(TokenError::Setup(message)) => {
+                // The app, not the grant, is wrong: back off and keep the account as it is.
+                let now = now_ms();
+                let backoff = backoff_ms(&state.config.refresh, account.refresh_failures);
+                let detail = json!({"phase": "refresh", "step": "oauth_app", "message": message, "at": now, "transient": true});
+                let since = account.refresh_failing_since.unwrap_or(now);
+                state
+                    .store
+                    .refresh_failed(&account.id, &self.owner, since, now + backoff, &detail)
+                    .await
+                    .map_err(|e| RefreshError::Internal(e.to_string()))?;
+                tracing::error!(account = %account.id, %message, "patchbay.refresh.setup_error");
+                Err(RefreshError::Setup(message))
             }
             Err(TokenError::Transient(message)) => {
                 let now = now_ms();
@@ -261,7 +302,7 @@ impl Refresher {
         if let Some(rt) = tokens.refresh_token {
             credentials["refresh_token"] = json!(rt);
         }
-        let expires = tokens.expires_in.map(|s| now + s as i64 * 1000);
+        let expires = tokens.expires_in.map(|s| expires_at(now, s));
         let next = expires.map(|e| schedule(now, e));
         let sealed = state
             .secrets

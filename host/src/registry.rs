@@ -126,8 +126,10 @@ fn content_hash(text: &str) -> String {
 impl Registry {
     /// Loads the directory into the version store and serves the active revisions.
     pub async fn open(dir: &Path, store: Store) -> Self {
+        // Watchers report absolute paths: compare like with like.
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
         let registry = Self {
-            dir: dir.to_owned(),
+            dir,
             store,
             current: ArcSwap::from_pointee(Snapshot::default()),
             counters: Counters::default(),

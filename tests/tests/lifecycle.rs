@@ -3,6 +3,7 @@
 //! missing `expires_in`, `invalid_grant`, 5xx and timeouts at the token endpoint, short lifetimes,
 //! tokens that die before the database expects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use patchbay::config::RefreshConfig;
@@ -643,4 +644,69 @@ async fn authorization_state_is_tenant_bound_and_expires() {
         0,
         "an expired state never exchanges its code"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_401s_refreshes_once_and_outages_do_not_need_the_user() {
+    let s = setup(Some(3600), RefreshConfig::default(), Duration::from_secs(10)).await;
+    s.provider.omit_expires_in(true);
+    s.provider.set_lifetime(1);
+    let id = connect_active(&s.host).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = s.provider.stats().refreshes;
+    let host = Arc::new(s.host);
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (host, id) = (host.clone(), id.clone());
+            tokio::spawn(async move {
+                host.get(&format!("/proxy/me/x?integrated_account_id={id}"))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(
+            c.await.unwrap(),
+            200,
+            "each rejected call was retried with the new token"
+        );
+    }
+    assert_eq!(
+        s.provider.stats().refreshes - before,
+        1,
+        "eight 401s, one refresh"
+    );
+
+    // The token dies again while the token endpoint is down: the caller gets the 401, the
+    // account stays active (the scheduler retries later).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.provider.fail_token_next(503, 1);
+    host.get(&format!("/proxy/me/x?integrated_account_id={id}"))
+        .await
+        .error(401, "remote_unauthorized");
+    assert_eq!(account(&host, &id).await["status"], "active");
+
+    // A wrong client secret is the operator's problem: no account is sent to the end user.
+    let admin = host.admin.clone();
+    let wrong = json!({"client_id": "patchbay", "client_secret": "rotated-at-the-vendor"});
+    assert_eq!(
+        host.send(Method::PUT, "/connectors/acme/oauth-app", &admin, Some(wrong))
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past the 503 backoff
+    let r = host
+        .send(
+            Method::POST,
+            &format!("/integrated-accounts/{id}/refresh"),
+            &admin,
+            None,
+        )
+        .await;
+    r.error(400, "invalid_request");
+    let a = account(&host, &id).await;
+    assert_eq!(a["status"], "active");
+    assert_eq!(a["status_detail"]["step"], "oauth_app");
 }

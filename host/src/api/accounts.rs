@@ -16,7 +16,7 @@ use crate::connect::{install, reload};
 use crate::error::ApiError;
 use crate::lifecycle::AccountEvent;
 use crate::oauth::OAuthClient;
-use crate::refresh::{Reason, RefreshError, oauth_settings, schedule};
+use crate::refresh::{Reason, RefreshError, expires_at, oauth_settings, schedule};
 use crate::server::AppState;
 use crate::store::{AccountFilter, AccountRow, AccountStatus, Principal, TokenUpdate, Transition, now_ms};
 use patchbay_engine::RemoteErrorCode;
@@ -156,7 +156,7 @@ async fn client_credentials_token(
     let tokens = client.client_credentials().await.map_err(|e| e.to_string())?;
     credentials["access_token"] = json!(tokens.access_token);
     let now = now_ms();
-    let expires = tokens.expires_in.map(|s| now + s as i64 * 1000);
+    let expires = tokens.expires_in.map(|s| expires_at(now, s));
     let update = TokenUpdate {
         credentials: state.seal_credentials(&row.id, &credentials),
         obtained_at: now,
@@ -192,7 +192,7 @@ async fn fail_connect(
         actor,
     );
     t.detail = Some(json!({"phase": "validation", "step": step, "message": message, "at": now_ms()}));
-    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    state.store.transition(&t).await.map_err(ApiError::store)?;
     reload(state, &row.id).await
 }
 
@@ -245,7 +245,7 @@ pub async fn update(
         }
         merged
     });
-    state.store.transition(&t).await.map_err(ApiError::internal)?;
+    state.store.transition(&t).await.map_err(ApiError::store)?;
     let account = reload(&state, &id).await?;
     let account = install(&state, account, &actor, reactivating).await?;
     Ok(Json(view(&account)).into_response())
@@ -298,7 +298,7 @@ pub async fn refresh(
         .await
     {
         Ok(account) => Ok(Json(view(&account))),
-        Err(RefreshError::NoRefreshPath(m)) => Err(ApiError::invalid(m)),
+        Err(RefreshError::NoRefreshPath(m)) | Err(RefreshError::Setup(m)) => Err(ApiError::invalid(m)),
         Err(RefreshError::Permanent(m)) => Err(ApiError::remote_code(RemoteErrorCode::RemoteUnauthorized, m)),
         Err(RefreshError::Transient(m)) => Err(ApiError::remote_code(RemoteErrorCode::RemoteUnreachable, m)),
         Err(RefreshError::Internal(m)) => Err(ApiError::internal(m)),

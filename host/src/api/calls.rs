@@ -167,9 +167,10 @@ impl Ctx {
                 .await;
         }
         if oauth_settings(state, &self.account.connector).is_some() {
+            let seen = self.account.token_obtained_at;
             match state
                 .refresher
-                .refresh(state, &self.account.id, Reason::Force, "proxy")
+                .refresh(state, &self.account.id, Reason::Rejected(seen), "proxy")
                 .await
             {
                 Ok(account) if account.status == AccountStatus::Active => {
@@ -182,9 +183,11 @@ impl Ctx {
                     self.needs_reauth(state, call, &again).await;
                     return Ok(again);
                 }
-                // A dead grant already moved the account to needs_reauth.
-                Err(RefreshError::Permanent(_)) => return Ok(response),
-                _ => {}
+                // No refresh path: the rejected credentials are all there is.
+                Err(RefreshError::NoRefreshPath(_)) => {}
+                // A dead grant already moved the account; a failing token endpoint or a broken
+                // OAuth app is no reason to bother the end user: answer the 401 as it is.
+                _ => return Ok(response),
             }
         }
         self.needs_reauth(state, call, &response).await;
@@ -315,7 +318,7 @@ async fn refresh_before_call(state: &AppState, account: AccountRow) -> Result<Ac
             format!("integrated account is needs_reauth, not active: {message}"),
         )),
         // Cannot refresh: the token is used while it lasts (the vendor decides).
-        Err(RefreshError::NoRefreshPath(_)) => Ok(account),
+        Err(RefreshError::NoRefreshPath(_)) | Err(RefreshError::Setup(_)) => Ok(account),
         Err(e) if account.token_expires_at.is_some_and(|exp| exp > now_ms()) => {
             tracing::warn!(account = %account.id, error = %e, "patchbay.refresh.using_current_token");
             Ok(account)

@@ -20,7 +20,7 @@ use crate::connect::{install, reload};
 use crate::error::ApiError;
 use crate::lifecycle::AccountEvent;
 use crate::oauth::{OAuthApp, OAuthClient, TokenSet};
-use crate::refresh::schedule;
+use crate::refresh::{expires_at, schedule};
 use crate::server::AppState;
 use crate::store::{AccountRow, AccountStatus, OAuthStateRow, Principal, TokenTimes, Transition, now_ms};
 
@@ -273,7 +273,7 @@ async fn finish(state: &AppState, pending: &OAuthStateRow, code: &str) -> Result
             let mut t = Transition::new(&account, AccountStatus::Connecting, AccountEvent::Updated, actor);
             t.credentials = Some(state.seal_credentials(id, &credentials));
             t.tokens = Some(times);
-            state.store.transition(&t).await.map_err(ApiError::internal)?;
+            state.store.transition(&t).await.map_err(ApiError::store)?;
             install(state, reload(state, id).await?, actor, reactivating).await
         }
     }
@@ -289,6 +289,10 @@ fn token_credentials(tokens: &TokenSet, mut base: Value) -> (Value, TokenTimes) 
         base["scope"] = json!(scope);
     }
     let now = now_ms();
-    let expires = tokens.expires_in.map(|s| now + s as i64 * 1000);
-    (base, (Some(now), expires, expires.map(|e| schedule(now, e))))
+    let expires = tokens.expires_in.map(|s| expires_at(now, s));
+    // Without a refresh token there is nothing to schedule (the end user reconnects at expiry).
+    let next = expires
+        .filter(|_| tokens.refresh_token.is_some())
+        .map(|e| schedule(now, e));
+    (base, (Some(now), expires, next))
 }

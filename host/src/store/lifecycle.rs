@@ -161,7 +161,11 @@ impl Store {
             });
         }
         if let Some(c) = &t.credentials {
-            sqlx::query("UPDATE integrated_accounts SET credentials = $1 WHERE id = $2")
+            // New credentials win over a refresh in flight with the old grant: its lease ends
+            // here, so its `store_tokens` finds the lease gone and writes nothing.
+            sqlx::query(
+                "UPDATE integrated_accounts SET credentials = $1, lease_owner = NULL, lease_expires_at = NULL WHERE id = $2",
+            )
                 .bind(c)
                 .bind(&t.account.id)
                 .execute(&mut *tx)

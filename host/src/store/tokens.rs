@@ -111,6 +111,16 @@ impl Store {
         Ok(())
     }
 
+    /// Stops scheduled refreshes of an account (it has no refresh path).
+    pub async fn clear_refresh_schedule(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE integrated_accounts SET next_refresh_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        self.accounts.remove(&id.to_owned());
+        Ok(())
+    }
+
     /// Active OAuth accounts whose scheduled refresh time has come.
     pub async fn due_for_refresh(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
