@@ -155,6 +155,23 @@ async fn client_credentials_end_to_end() {
         )
         .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    // New client credentials (PATCH) get a token of their own before validation runs again.
+    let patched = host
+        .send(
+            Method::PATCH,
+            &format!("/integrated-accounts/{id}"),
+            &admin,
+            Some(json!({"credentials": {"client_id": "machine-2", "client_secret": "other"}})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["status"], "active", "{}", patched.body);
+    assert_eq!(
+        host.get(&format!("/proxy/userinfo/me?integrated_account_id={id}"))
+            .await
+            .status,
+        200
+    );
     // Authorization-code connectors cannot be created with POST /integrated-accounts.
     host.send(
         Method::POST,

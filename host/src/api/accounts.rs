@@ -237,7 +237,8 @@ pub async fn update(
     let mut t = Transition::new(&account, AccountStatus::Connecting, AccountEvent::Updated, &actor);
     t.credentials = req
         .credentials
-        .map(|c| state.seal_credentials(&account.id, &Value::Object(c)));
+        .as_ref()
+        .map(|c| state.seal_credentials(&account.id, &Value::Object(c.clone())));
     t.context = req.context.map(|c| {
         let mut merged = account.context.clone();
         if let Value::Object(m) = &mut merged {
@@ -245,8 +246,23 @@ pub async fn update(
         }
         merged
     });
+    let new_credentials = req.credentials.is_some();
     state.store.transition(&t).await.map_err(ApiError::store)?;
     let account = reload(&state, &id).await?;
+    // Client credentials: new client credentials need a token of their own before the steps run.
+    let account = match &connector.manifest.auth {
+        Auth::Oauth2(o) if o.grant == OAuth2Grant::ClientCredentials && new_credentials => {
+            let credentials = state.open_credentials(&account)?;
+            match client_credentials_token(&state, &account, o, credentials).await {
+                Ok(account) => account,
+                Err(message) => {
+                    let account = fail_connect(&state, &account, "token", message, &actor).await?;
+                    return Ok(Json(view(&account)).into_response());
+                }
+            }
+        }
+        _ => account,
+    };
     let account = install(&state, account, &actor, reactivating).await?;
     Ok(Json(view(&account)).into_response())
 }
