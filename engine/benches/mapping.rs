@@ -58,6 +58,7 @@ fn run(connector: &Connector, pages: &[Vec<u8>], path: Path) -> (usize, Duration
             status: 200,
             headers: Headers::default(),
             body: body.clone(),
+            url: None,
         };
         if let Path::Raw = path {
             let page = connector

@@ -158,6 +158,16 @@ pub(crate) fn next(
     })
 }
 
+/// Makes a relative next-page URL absolute against the URL of the request that returned it.
+pub(crate) fn resolve_against(mut state: PageState, request_url: Option<&str>) -> PageState {
+    if let (Some(next), Some(base)) = (&state.url, request_url)
+        && let Ok(absolute) = url::Url::parse(base).and_then(|b| b.join(next))
+    {
+        state.url = Some(absolute.into());
+    }
+    state
+}
+
 /// A cursor-like value as text; null, false and "" mean "no more pages".
 pub(crate) fn scalar(v: &Value) -> Option<String> {
     match v {
@@ -351,6 +361,31 @@ mod tests {
         assert_eq!(
             got.url.unwrap(),
             "https://api.github.com/repositories/1/issues?page=2"
+        );
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_request() {
+        let s = CompiledPagination::LinkHeader { rel: "next".into() };
+        let next = next(
+            &s,
+            &json!([]),
+            &headers(&[("link", "<items?page=2>; rel=\"next\"")]),
+            200,
+            None,
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let resolved = resolve_against(next, Some("https://x.test/v2/items?page=1"));
+        assert_eq!(resolved.url.as_deref(), Some("https://x.test/v2/items?page=2"));
+        let absolute = PageState {
+            url: Some("https://x.test/v3/other".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_against(absolute.clone(), Some("https://x.test/v2/items")),
+            absolute
         );
     }
 

@@ -362,7 +362,8 @@ impl Connector {
             page,
             records.len(),
         )
-        .ok()?;
+        .ok()?
+        .map(|n| crate::pagination::resolve_against(n, response.url.as_deref()));
         let mut out = Vec::with_capacity(body.len() + 64 * records.len());
         out.push(b'[');
         for (i, record) in records.iter().enumerate() {

@@ -67,6 +67,8 @@ pub struct HttpResponse {
     pub headers: Headers,
     /// Raw body.
     pub body: Vec<u8>,
+    /// The URL that was requested: relative next-page links resolve against it (RFC 3986 §5).
+    pub url: Option<String>,
 }
 
 /// A successful result.
@@ -195,7 +197,8 @@ impl Connector {
             Some(records_expr) => {
                 let count = records_expr.count(&body).map_err(mapping_error)?;
                 let next = pagination::next(&m.pagination, &body, &response.headers, status, page, count)
-                    .map_err(mapping_error)?;
+                    .map_err(mapping_error)?
+                    .map(|n| pagination::resolve_against(n, response.url.as_deref()));
                 let records = match records_expr.eval_owned(body).map_err(mapping_error)? {
                     Value::Array(items) => items,
                     Value::Null => Vec::new(),
@@ -305,6 +308,7 @@ mod tests {
                     .collect(),
             ),
             body: body.as_bytes().to_vec(),
+            url: None,
         }
     }
 

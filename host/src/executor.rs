@@ -91,6 +91,7 @@ impl Executor {
                 status,
                 headers,
                 body,
+                url: Some(request.url.clone()),
             })
         }
         .instrument(span)

@@ -154,7 +154,7 @@ async fn fast_path_agrees_with_jq_on_every_bundled_expression() {
 
 async fn answer(url: String, auth: (&str, &str)) -> patchbay_engine::HttpResponse {
     let r = reqwest::Client::new()
-        .get(url)
+        .get(&url)
         .header(auth.0, auth.1)
         .send()
         .await
@@ -170,6 +170,7 @@ async fn answer(url: String, auth: (&str, &str)) -> patchbay_engine::HttpRespons
         status,
         headers: patchbay_engine::Headers::new(headers),
         body,
+        url: Some(url),
     }
 }
 
@@ -322,6 +323,7 @@ async fn raw_list_path_agrees_with_the_general_path() {
             status: 200,
             headers: Default::default(),
             body: body.as_bytes().to_vec(),
+            url: None,
         };
         let want = general(&c, "contacts", response.clone(), Some((u, true)));
         match c.interpret_list_raw("contacts", "list", None, &response, Some((u, true))) {
