@@ -183,22 +183,25 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/connectors/{name}/rollback", post(connectors::rollback))
         .route("/unified-models", get(connectors::models))
         .route("/unified-models/{model}/{resource}", get(connectors::model))
-        .route("/proxy/{resource}", get(proxy::list).post(proxy::create))
+        .route(
+            "/proxy/{resource}",
+            get(proxy::collection).post(proxy::collection),
+        )
         .route(
             "/proxy/{resource}/{id}",
-            get(proxy::get)
-                .patch(proxy::update)
-                .put(proxy::replace)
-                .delete(proxy::delete)
-                .post(proxy::custom),
+            get(proxy::item)
+                .patch(proxy::item)
+                .put(proxy::item)
+                .delete(proxy::item)
+                .post(proxy::item),
         )
         .route(
             "/unified/{model}/{resource}",
-            get(unified::list).post(unified::create),
+            get(unified::collection).post(unified::collection),
         )
         .route(
             "/unified/{model}/{resource}/{id}",
-            get(unified::get).patch(unified::update).delete(unified::delete),
+            get(unified::item).patch(unified::item).delete(unified::item),
         )
         .route_layer(from_fn_with_state(state.clone(), crate::auth::require_token));
     Router::new()

@@ -123,6 +123,43 @@ async fn vendor_errors_map_to_the_taxonomy() {
             &base,
         )
         .await;
+    // PUT reaches `update` (Pipedrive has no separate `replace`); DELETE reaches `delete`; a POST
+    // to an unknown custom method is a 404 that never reaches the vendor.
+    let put = host
+        .send(
+            reqwest::Method::PUT,
+            &format!("/proxy/persons/1?integrated_account_id={acct}"),
+            &host.admin,
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["result"]["name"], "Renamed");
+    let last = mock.requests().last().cloned().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("PUT", "/api/v1/persons/1")
+    );
+    let del = host
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/proxy/persons/2?integrated_account_id={acct}"),
+            &host.admin,
+            None,
+        )
+        .await;
+    assert_eq!(del.status, 200, "{}", del.body);
+    let seen = mock.requests().len();
+    host.send(
+        reqwest::Method::POST,
+        &format!("/proxy/persons/merge?integrated_account_id={acct}"),
+        &host.admin,
+        Some(json!({})),
+    )
+    .await
+    .error(404, "not_found");
+    assert_eq!(mock.requests().len(), seen);
+
     // A wrong API token fails validation, with Pipedrive's own message on the account.
     let shown = host.get(&format!("/integrated-accounts/{bad}")).await;
     assert_eq!(shown.body["status"], "validation_error", "{}", shown.body);

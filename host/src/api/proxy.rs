@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use patchbay_engine::{Call, Payload};
 use serde_json::json;
@@ -72,103 +72,59 @@ async fn call_method(
     Ok(ctx.respond(status, body, &rate_limit))
 }
 
-/// `GET /proxy/{resource}`: the `list` method.
-pub async fn list(
+/// `/proxy/{resource}`: `GET` calls `list`, `POST` calls `create`.
+pub async fn collection(
     State(state): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
-    Path(resource): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_method(&state, &p, raw.as_deref(), &resource, &["list"], None, None).await
-}
-
-/// `POST /proxy/{resource}`: the `create` method.
-pub async fn create(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
+    method: Method,
     Path(resource): Path<String>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?;
-    call_method(&state, &p, raw.as_deref(), &resource, &["create"], None, body).await
+    let (methods, body): (&[&str], _) = match method {
+        Method::POST => (&["create"], optional_body(&body)?),
+        _ => (&["list"], None),
+    };
+    call_method(&state, &p, raw.as_deref(), &resource, methods, None, body).await
 }
 
-/// `GET /proxy/{resource}/{id}`: the `get` method.
-pub async fn get(
+/// `/proxy/{resource}/{id}`: `GET` calls `get`, `PATCH` `update`, `PUT` `replace` (or `update`
+/// when there is none), `DELETE` `delete`; `POST /proxy/{resource}/{method}` calls a custom
+/// method (the body is passed through; `id` may be given as a query parameter).
+pub async fn item(
     State(state): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
-    Path((resource, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_method(&state, &p, raw.as_deref(), &resource, &["get"], Some(id), None).await
-}
-
-/// `PATCH /proxy/{resource}/{id}`: the `update` method.
-pub async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((resource, id)): Path<(String, String)>,
+    method: Method,
+    Path((resource, segment)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?;
-    call_method(&state, &p, raw.as_deref(), &resource, &["update"], Some(id), body).await
-}
-
-/// `PUT /proxy/{resource}/{id}`: the `replace` method, or `update` when there is none.
-pub async fn replace(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((resource, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?;
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &["replace", "update"],
-        Some(id),
-        body,
-    )
-    .await
-}
-
-/// `DELETE /proxy/{resource}/{id}`: the `delete` method.
-pub async fn delete(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((resource, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_method(&state, &p, raw.as_deref(), &resource, &["delete"], Some(id), None).await
-}
-
-/// `POST /proxy/{resource}/{method}`: a custom method (the body is passed through; `id` may be
-/// given as a query parameter).
-pub async fn custom(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((resource, method)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?;
-    let id = super::query_pairs(raw.as_deref())
-        .into_iter()
-        .find(|(k, _)| k == "id")
-        .map(|(_, v)| v);
-    call_method(
-        &state,
-        &p,
-        raw.as_deref(),
-        &resource,
-        &[method.as_str()],
-        id,
-        body,
-    )
-    .await
+    let (methods, id, body): (&[&str], _, _) = match method {
+        Method::PATCH => (&["update"], Some(segment.clone()), optional_body(&body)?),
+        Method::PUT => (
+            &["replace", "update"],
+            Some(segment.clone()),
+            optional_body(&body)?,
+        ),
+        Method::DELETE => (&["delete"], Some(segment.clone()), None),
+        Method::POST => {
+            let id = super::query_pairs(raw.as_deref())
+                .into_iter()
+                .find(|(k, _)| k == "id")
+                .map(|(_, v)| v);
+            let body = optional_body(&body)?;
+            return call_method(
+                &state,
+                &p,
+                raw.as_deref(),
+                &resource,
+                &[segment.as_str()],
+                id,
+                body,
+            )
+            .await;
+        }
+        _ => (&["get"], Some(segment.clone()), None),
+    };
+    call_method(&state, &p, raw.as_deref(), &resource, methods, id, body).await
 }

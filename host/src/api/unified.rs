@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use patchbay_engine::{Call, CompiledUnified, Payload, RemoteErrorCode, UnifiedError};
 use serde_json::{Value, json};
@@ -96,101 +96,51 @@ async fn call_unified(
     Ok(ctx.respond(status, body, &rate_limit))
 }
 
-/// `GET /unified/{model}/{resource}`.
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((model, resource)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_unified(
-        &state,
-        &p,
-        raw.as_deref(),
-        (&model, &resource),
-        "list",
-        None,
-        None,
-    )
-    .await
+/// A required JSON body of a unified write.
+fn required_body(body: &Bytes) -> Result<Option<Value>, ApiError> {
+    optional_body(body)?
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid("a JSON request body is required"))
 }
 
-/// `POST /unified/{model}/{resource}`.
-pub async fn create(
+/// `/unified/{model}/{resource}`: `GET` lists, `POST` creates.
+pub async fn collection(
     State(state): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
+    method: Method,
     Path((model, resource)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
-    call_unified(
-        &state,
-        &p,
-        raw.as_deref(),
-        (&model, &resource),
-        "create",
-        None,
-        Some(body),
-    )
-    .await
+    let (name, body) = match method {
+        Method::POST => ("create", required_body(&body)?),
+        _ => ("list", None),
+    };
+    call_unified(&state, &p, raw.as_deref(), (&model, &resource), name, None, body).await
 }
 
-/// `GET /unified/{model}/{resource}/{id}`.
-pub async fn get(
+/// `/unified/{model}/{resource}/{id}`: `GET` reads, `PATCH` updates, `DELETE` deletes.
+pub async fn item(
     State(state): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
-    Path((model, resource, id)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_unified(
-        &state,
-        &p,
-        raw.as_deref(),
-        (&model, &resource),
-        "get",
-        Some(id),
-        None,
-    )
-    .await
-}
-
-/// `PATCH /unified/{model}/{resource}/{id}`.
-pub async fn update(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
+    method: Method,
     Path((model, resource, id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = optional_body(&body)?.ok_or_else(|| ApiError::invalid("a JSON request body is required"))?;
+    let (name, body) = match method {
+        Method::PATCH => ("update", required_body(&body)?),
+        Method::DELETE => ("delete", None),
+        _ => ("get", None),
+    };
     call_unified(
         &state,
         &p,
         raw.as_deref(),
         (&model, &resource),
-        "update",
+        name,
         Some(id),
-        Some(body),
-    )
-    .await
-}
-
-/// `DELETE /unified/{model}/{resource}/{id}`.
-pub async fn delete(
-    State(state): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-    Path((model, resource, id)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    call_unified(
-        &state,
-        &p,
-        raw.as_deref(),
-        (&model, &resource),
-        "delete",
-        Some(id),
-        None,
+        body,
     )
     .await
 }
