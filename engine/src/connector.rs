@@ -243,6 +243,22 @@ impl Connector {
         let headers = cx.header_templates("$.headers", &manifest.headers);
         let query = cx.templates("$.query", &manifest.query);
         let auth = compile_auth(&mut cx, &manifest.auth);
+        if let Some(component) = &manifest.component {
+            if component.hooks.is_empty() {
+                cx.problem(
+                    "$.component.hooks",
+                    "name at least one hook the component implements",
+                );
+            }
+            for (i, hook) in component.hooks.iter().enumerate() {
+                if component.hooks[..i].contains(hook) {
+                    cx.problem(
+                        &format!("$.component.hooks[{i}]"),
+                        format!("{} is listed twice", hook.as_str()),
+                    );
+                }
+            }
+        }
         let rate_limit = manifest
             .rate_limit
             .as_ref()
@@ -374,6 +390,14 @@ impl Connector {
     /// Post-install and validation steps.
     pub fn lifecycle(&self) -> &CompiledLifecycle {
         &self.lifecycle
+    }
+
+    /// Whether the connector's component implements `hook`.
+    pub fn has_hook(&self, hook: crate::manifest::Hook) -> bool {
+        self.manifest
+            .component
+            .as_ref()
+            .is_some_and(|c| c.hooks.contains(&hook))
     }
 
     /// The connector's name.

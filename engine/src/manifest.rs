@@ -55,6 +55,9 @@ pub struct Manifest {
     /// Unified models: `unified.<model>.<resource>.<method>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unified: BTreeMap<String, BTreeMap<String, BTreeMap<String, UnifiedMethod>>>,
+    /// A Wasm component that implements some hooks; the declarative engine serves the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentSpec>,
 }
 
 /// Credential injection strategies, selected by `type`.
@@ -487,4 +490,62 @@ pub struct UnifiedMethod {
 /// JSON Schema of the manifest format.
 pub fn schema() -> Value {
     serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes")
+}
+
+/// The Wasm component of a connector (`wit/connector.wit`, `patchbay:connector@1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// The component file, relative to the manifest (directory loads). Absent when the component
+    /// is uploaded with the manifest, or embeds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The hooks the component implements; every other step uses the declarative engine.
+    pub hooks: Vec<Hook>,
+}
+
+/// A hook of the component contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    /// Build the vendor request for a resource method.
+    BuildRequest,
+    /// Classify an answer: failure code and rate-limit state.
+    Classify,
+    /// Read a successful answer: records and next page, or the record.
+    ReadPage,
+    /// Map a page of vendor records to unified records.
+    MapRecords,
+    /// Map a unified write body to the vendor's.
+    MapBack,
+    /// Verify an inbound webhook's signature.
+    VerifyWebhook,
+    /// Map an inbound webhook to unified events.
+    MapWebhook,
+}
+
+impl Hook {
+    /// Every hook.
+    pub const ALL: [Hook; 7] = [
+        Hook::BuildRequest,
+        Hook::Classify,
+        Hook::ReadPage,
+        Hook::MapRecords,
+        Hook::MapBack,
+        Hook::VerifyWebhook,
+        Hook::MapWebhook,
+    ];
+
+    /// The hook's name in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::BuildRequest => "build_request",
+            Hook::Classify => "classify",
+            Hook::ReadPage => "read_page",
+            Hook::MapRecords => "map_records",
+            Hook::MapBack => "map_back",
+            Hook::VerifyWebhook => "verify_webhook",
+            Hook::MapWebhook => "map_webhook",
+        }
+    }
 }

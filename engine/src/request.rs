@@ -122,8 +122,16 @@ impl Connector {
         Ok(url)
     }
 
-    /// Builds the vendor request for `call`.
+    /// Builds the vendor request for `call`, credentials included.
     pub fn build_request(&self, account: &Account, call: &Call) -> Result<HttpRequest, CallError> {
+        let mut request = self.build_unsigned(account, call)?;
+        self.authorize(&mut request, account)?;
+        Ok(request)
+    }
+
+    /// Builds the vendor request for `call` without the `auth` credentials: what a sandboxed
+    /// component builds, which the host then [`authorize`](Self::authorize)s.
+    pub fn build_unsigned(&self, account: &Account, call: &Call) -> Result<HttpRequest, CallError> {
         let m = self.resolve(&call.resource, &call.method)?;
         let scope = scope(account, call);
         let base = self.base_url(account)?;
@@ -175,28 +183,6 @@ impl Connector {
                 headers.push((k.clone(), v));
             }
         }
-        let missing_credential =
-            || CallError::Missing("account credentials required by the connector's auth".into());
-        match &self.auth {
-            CompiledAuth::None => {}
-            CompiledAuth::Header(name, t) => {
-                headers.push((
-                    name.clone(),
-                    t.render(&scope, Escape::None).ok_or_else(missing_credential)?,
-                ));
-            }
-            CompiledAuth::Query(name, t) => {
-                let v = t.render(&scope, Escape::None).ok_or_else(missing_credential)?;
-                set_query(&mut url, [(name.as_str(), v.as_str())]);
-            }
-            CompiledAuth::Basic(user, pass) => {
-                let user = user.render(&scope, Escape::None).ok_or_else(missing_credential)?;
-                let pass = pass.render(&scope, Escape::None).unwrap_or_default();
-                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                headers.push(("Authorization".into(), format!("Basic {token}")));
-            }
-        }
-
         let mut body = if m.http.has_body() || m.body.is_some() {
             match &m.body {
                 Some(t) => t.render(&scope),
@@ -223,6 +209,35 @@ impl Connector {
             body,
         })
     }
+
+    /// Adds the account's credentials to a request, as the manifest's `auth` says.
+    pub fn authorize(&self, request: &mut HttpRequest, account: &Account) -> Result<(), CallError> {
+        let scope = scope(account, &Call::default());
+        let headers = &mut request.headers;
+        let missing_credential =
+            || CallError::Missing("account credentials required by the connector's auth".into());
+        match &self.auth {
+            CompiledAuth::None => {}
+            CompiledAuth::Header(name, t) => {
+                headers.push((
+                    name.clone(),
+                    t.render(&scope, Escape::None).ok_or_else(missing_credential)?,
+                ));
+            }
+            CompiledAuth::Query(name, t) => {
+                let v = t.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                set_query_str(&mut request.url, &[(name.as_str(), v.as_str())])?;
+            }
+            CompiledAuth::Basic(user, pass) => {
+                let user = user.render(&scope, Escape::None).ok_or_else(missing_credential)?;
+                let pass = pass.render(&scope, Escape::None).unwrap_or_default();
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                headers.push(("Authorization".into(), format!("Basic {token}")));
+            }
+        }
+
+        Ok(())
+    }
 }
 
 /// The template scope of a call.
@@ -244,6 +259,14 @@ pub(crate) fn scope(account: &Account, call: &Call) -> Value {
 }
 
 /// Sets query parameters, replacing existing ones of the same names.
+/// [`set_query`] on a URL held as text (a URL the engine built, so it parses).
+fn set_query_str(url: &mut String, set: &[(&str, &str)]) -> Result<(), CallError> {
+    let mut parsed = url::Url::parse(url).map_err(|e| CallError::BadUrl(format!("{url}: {e}")))?;
+    set_query(&mut parsed, set.iter().copied());
+    *url = parsed.into();
+    Ok(())
+}
+
 fn set_query<'a>(url: &mut url::Url, set: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) {
     let names: Vec<&str> = set.clone().into_iter().map(|(k, _)| k).collect();
     if names.is_empty() {

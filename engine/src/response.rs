@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::connector::{CompiledMethod, Connector};
+use crate::connector::Connector;
 use crate::error_code::RemoteErrorCode;
 use crate::expr::type_name;
 use crate::pagination;
@@ -30,6 +30,11 @@ impl Headers {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header, in order (names lower-cased).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
     }
 
     /// Every value of a header.
@@ -116,13 +121,7 @@ impl Connector {
     /// The normalized failure code of an answer, without interpreting its records (`None`: the
     /// answer is a success). Cheap for successful answers that no rule reads.
     pub fn failure_code(&self, response: &HttpResponse) -> Option<RemoteErrorCode> {
-        let status = response.status;
-        if (200..300).contains(&status) && !self.body_rules_apply(status) {
-            return None;
-        }
-        let body = serde_json::from_slice(&response.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
-        self.error_code(status, &response.headers, &body)
+        self.failure(response).map(|f| f.code)
     }
 
     /// Interprets the answer to a request built for `resource.method` with page state `page`.
@@ -136,63 +135,66 @@ impl Connector {
         now_ms: i64,
     ) -> Outcome {
         let rate_limit = self.rate_limit(&response.headers, now_ms);
-        let result = match self.method(resource, method) {
-            Some(m) => self.classify(m, page, response),
-            None => Err(RemoteFailure {
-                code: RemoteErrorCode::ConnectorError,
-                message: format!("connector {} has no method {resource}.{method}", self.name()),
-                status: 0,
-                body: None,
-            }),
+        let result = match self.failure(&response) {
+            Some(failure) => Err(failure),
+            None => self.read_page(resource, method, page, response),
         };
         Outcome { rate_limit, result }
     }
 
-    fn classify(
+    /// The normalized failure an answer is, if it is one (throttling in a 2xx body included).
+    /// Cheap for successful answers that no rule reads.
+    pub fn failure(&self, response: &HttpResponse) -> Option<RemoteFailure> {
+        let status = response.status;
+        if (200..300).contains(&status) && !self.body_rules_apply(status) {
+            return None;
+        }
+        let body = parse_body(&response.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
+        let code = self.error_code(status, &response.headers, &body)?;
+        let message = self
+            .error_message(&body)
+            .unwrap_or_else(|| format!("vendor answered {status}"));
+        Some(RemoteFailure {
+            code,
+            message,
+            status,
+            body: Some(body),
+        })
+    }
+
+    /// Reads a successful answer to `resource.method`: the records and next page of a list, or
+    /// the one record of anything else.
+    pub fn read_page(
         &self,
-        m: &CompiledMethod,
+        resource: &str,
+        method: &str,
         page: Option<&PageState>,
         response: HttpResponse,
     ) -> Result<Payload, RemoteFailure> {
         let status = response.status;
-        let success = (200..300).contains(&status);
-        let body: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            match serde_json::from_slice(&response.body) {
-                Ok(v) => v,
-                Err(e) if success => {
-                    return Err(RemoteFailure {
-                        code: RemoteErrorCode::MappingError,
-                        message: format!("vendor answered {status} with a body that is not JSON: {e}"),
-                        status,
-                        body: Some(Value::String(
-                            String::from_utf8_lossy(&response.body).into_owned(),
-                        )),
-                    });
-                }
-                Err(_) => Value::String(String::from_utf8_lossy(&response.body).into_owned()),
-            }
-        };
-
-        if let Some(code) = self.error_code(status, &response.headers, &body) {
-            let message = self
-                .error_message(&body)
-                .unwrap_or_else(|| format!("vendor answered {status}"));
+        let Some(m) = self.method(resource, method) else {
             return Err(RemoteFailure {
-                code,
-                message,
-                status,
-                body: Some(body),
+                code: RemoteErrorCode::ConnectorError,
+                message: format!("connector {} has no method {resource}.{method}", self.name()),
+                status: 0,
+                body: None,
             });
-        }
-
+        };
         let mapping_error = |message: String| RemoteFailure {
             code: RemoteErrorCode::MappingError,
             message,
             status,
             body: None,
         };
+        let body = parse_body(&response.body).map_err(|e| RemoteFailure {
+            body: Some(Value::String(
+                String::from_utf8_lossy(&response.body).into_owned(),
+            )),
+            ..mapping_error(format!(
+                "vendor answered {status} with a body that is not JSON: {e}"
+            ))
+        })?;
         match &m.records {
             Some(records_expr) => {
                 let count = records_expr.count(&body).map_err(mapping_error)?;
@@ -271,6 +273,15 @@ impl Connector {
         ]
         .into_iter()
         .find_map(text)
+    }
+}
+
+/// An answer body as JSON; an empty body is `null`.
+fn parse_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_slice(body)
     }
 }
 

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::sandbox::SandboxConfig;
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default database: a SQLite file in the working directory.
@@ -32,6 +34,8 @@ pub struct Config {
     /// An account `connecting` for longer than this was abandoned (its host stopped mid-install)
     /// and may be retried.
     pub stuck_connecting_after: Duration,
+    /// Limits of Wasm connector components, and their compilation cache.
+    pub sandbox: SandboxConfig,
 }
 
 /// Token refresh settings.
@@ -70,8 +74,9 @@ impl Default for RefreshConfig {
 impl Config {
     /// Defaults for a database URL and connectors directory.
     pub fn new(database_url: impl Into<String>, connectors_dir: impl Into<PathBuf>) -> Self {
+        let database_url = database_url.into();
         Self {
-            database_url: database_url.into(),
+            database_url: database_url.clone(),
             connectors_dir: connectors_dir.into(),
             secret_key: None,
             upstream_timeout: Duration::from_secs(30),
@@ -81,6 +86,22 @@ impl Config {
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),
             stuck_connecting_after: Duration::from_secs(300),
+            sandbox: SandboxConfig {
+                cache_dir: beside_database(&database_url, "wasm-cache"),
+                ..SandboxConfig::default()
+            },
         }
     }
+}
+
+/// `<database file>.<suffix>` for a SQLite file database (`None` in memory or for other databases).
+pub fn beside_database(database_url: &str, suffix: &str) -> Option<PathBuf> {
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.{suffix}")))
 }

@@ -2,7 +2,9 @@
 //! the transition they decide (`active`, `post_install_error`, `validation_error`).
 
 use patchbay_engine::lifecycle::CompiledStep;
-use patchbay_engine::{Account, Connector, Payload, RemoteErrorCode};
+use patchbay_engine::{Account, Payload, RemoteErrorCode};
+
+use crate::registry::LiveConnector;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -160,7 +162,7 @@ pub async fn reload(state: &AppState, id: &str) -> Result<AccountRow, ApiError> 
 /// One step's vendor call; the result is the record (or the records array of a list method).
 async fn run_step(
     state: &AppState,
-    connector: &Connector,
+    connector: &LiveConnector,
     step: &CompiledStep,
     account: &Account<'_>,
 ) -> Result<Value, String> {
@@ -170,7 +172,10 @@ async fn run_step(
         .send(connector, account, &call)
         .await
         .map_err(|e| e.message.clone())?;
-    let outcome = connector.interpret(&call.resource, &call.method, None, response, now_ms());
+    let outcome = connector
+        .interpret(&call, response)
+        .await
+        .map_err(|e| e.message.clone())?;
     match outcome.result {
         Ok(Payload::Single(v)) => Ok(v),
         Ok(Payload::List { records, .. }) => Ok(Value::Array(records)),

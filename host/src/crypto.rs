@@ -100,14 +100,7 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], CryptoError> {
 
 /// Where the generated key lives for a database URL (`None` for in-memory databases).
 pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
-    let path = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
-    }
-    Some(PathBuf::from(format!("{path}.key")))
+    crate::config::beside_database(database_url, "key")
 }
 
 /// The master key: `PATCHBAY_SECRET_KEY`, else the key file beside the database (created 0600

@@ -4,12 +4,11 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use patchbay_engine::{
-    Account, Call, CallError, Connector, Headers, HttpMethod, HttpResponse, RemoteErrorCode,
-};
+use patchbay_engine::{Account, Call, CallError, Headers, HttpMethod, HttpResponse, RemoteErrorCode};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::registry::LiveConnector;
 
 /// Vendor HTTP client.
 #[derive(Debug, Clone)]
@@ -34,11 +33,11 @@ impl Executor {
     /// Sends one vendor call and returns the vendor's answer as is (the engine interprets it).
     pub async fn send(
         &self,
-        connector: &Connector,
+        connector: &LiveConnector,
         account: &Account<'_>,
         call: &Call,
     ) -> Result<HttpResponse, ApiError> {
-        let request = connector.build_request(account, call).map_err(call_error)?;
+        let request = connector.request(account, call).await?;
         let url = reqwest::Url::parse(&request.url)
             .map_err(|e| ApiError::remote_code(RemoteErrorCode::ConnectorError, e.to_string()))?;
         // Query strings may carry credentials (API keys): only the path is logged.

@@ -1,7 +1,7 @@
 //! The `patchbay` command: `serve`, `token create`, `connector validate`, `connector schema`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -39,6 +39,15 @@ enum Command {
         /// `<URL>/oauth/callback`); default `http://<listen address>`.
         #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
         public_url: Option<String>,
+        /// CPU budget of one Wasm hook call, in milliseconds.
+        #[arg(long, env = "PATCHBAY_WASM_CPU_MS", default_value_t = 100)]
+        wasm_cpu_ms: u64,
+        /// Memory a Wasm component instance may use, in MiB.
+        #[arg(long, env = "PATCHBAY_WASM_MEMORY_MIB", default_value_t = 64)]
+        wasm_memory_mib: usize,
+        /// Where compiled components are cached (default: `<database file>.wasm-cache`).
+        #[arg(long, env = "PATCHBAY_WASM_CACHE_DIR")]
+        wasm_cache_dir: Option<PathBuf>,
     },
     /// API tokens.
     Token {
@@ -78,6 +87,21 @@ enum ConnectorCommand {
     },
     /// Print the manifest JSON Schema.
     Schema,
+    /// Compile a declarative manifest into one sandboxed component (the manifest-engine
+    /// component with the manifest embedded); the result is loaded and smoke-tested before it is
+    /// written.
+    Build {
+        /// The manifest.
+        manifest: PathBuf,
+        /// Output file (default: the manifest's name with `.wasm`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The manifest-engine component (default: `$PATCHBAY_ENGINE_COMPONENT`, then
+        /// `patchbay_manifest_component.wasm` beside this binary, then the workspace build at
+        /// `target/guests/wasm32-wasip2/release/`).
+        #[arg(long, env = "PATCHBAY_ENGINE_COMPONENT")]
+        engine: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,11 +159,19 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             log_format,
             upstream_timeout_ms,
             public_url,
+            wasm_cpu_ms,
+            wasm_memory_mib,
+            wasm_cache_dir,
         } => {
             init_logging(log_format);
             let mut config = Config::new(database, connectors);
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
             config.public_url = public_url;
+            config.sandbox.cpu_budget = Duration::from_millis(wasm_cpu_ms);
+            config.sandbox.memory_bytes = wasm_memory_mib << 20;
+            if wasm_cache_dir.is_some() {
+                config.sandbox.cache_dir = wasm_cache_dir;
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -181,6 +213,14 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             })
         }
         Command::Connector {
+            command:
+                ConnectorCommand::Build {
+                    manifest,
+                    output,
+                    engine,
+                },
+        } => build_component(&manifest, output, engine).await,
+        Command::Connector {
             command: ConnectorCommand::Schema,
         } => {
             println!(
@@ -190,4 +230,59 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `patchbay connector build`.
+async fn build_component(
+    manifest: &Path,
+    output: Option<PathBuf>,
+    engine: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    if let Err(report) = patchbay::registry::load_file(manifest) {
+        print!("{report}");
+        return Ok(ExitCode::FAILURE);
+    }
+    const ENGINE_FILE: &str = "patchbay_manifest_component.wasm";
+    let engine = engine
+        .or_else(|| {
+            let beside = std::env::current_exe().ok()?.parent()?.join(ENGINE_FILE);
+            beside.is_file().then_some(beside)
+        })
+        .unwrap_or_else(|| PathBuf::from("target/guests/wasm32-wasip2/release").join(ENGINE_FILE));
+    let engine_bytes = std::fs::read(&engine).with_context(|| {
+        format!(
+            "cannot read the manifest-engine component {} (build it with `cargo build --release --target wasm32-wasip2 --target-dir target/guests -p patchbay-manifest-component`, or pass --engine)",
+            engine.display()
+        )
+    })?;
+    let text =
+        std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let component = patchbay::package::build(&engine_bytes, &text)?;
+    let embedded = patchbay::package::embedded_manifest(&component)
+        .context("the built component embeds no manifest")??;
+    // Load and smoke-test it exactly as a host would before writing it.
+    let sandbox = patchbay::sandbox::Sandbox::new(patchbay::sandbox::SandboxConfig::default())?;
+    let connector = patchbay::registry::validate_text(&embedded).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    let loaded = sandbox.load(
+        &component,
+        &format!("{}@{}", connector.name(), connector.version()),
+    )?;
+    patchbay::registry::smoke(&loaded, &connector).await?;
+    let hooks = connector
+        .manifest
+        .component
+        .as_ref()
+        .map(|c| c.hooks.clone())
+        .unwrap_or_default();
+    let output = output.unwrap_or_else(|| manifest.with_extension("wasm"));
+    std::fs::write(&output, &component).with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "{}: {} {} compiled to a component ({} bytes, hooks: {})",
+        output.display(),
+        connector.name(),
+        connector.version(),
+        component.len(),
+        hooks.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
+use crate::package;
+use crate::sandbox::{HookFailure, LoadedComponent, Sandbox};
 use crate::store::{Store, StoreError};
 use patchbay_engine::{Connector, Problem};
 use serde::Serialize;
@@ -48,6 +50,8 @@ pub struct LiveConnector {
     pub connector: Connector,
     /// Activation revision (per connector, from the version store).
     pub revision: i64,
+    /// The connector's Wasm component, when it has one.
+    pub component: Option<Arc<LoadedComponent>>,
 }
 
 impl std::ops::Deref for LiveConnector {
@@ -112,6 +116,7 @@ pub enum ChangeError {
 pub struct Registry {
     dir: PathBuf,
     store: Store,
+    sandbox: Arc<Sandbox>,
     current: ArcSwap<Snapshot>,
     /// Activity counters.
     pub counters: Counters,
@@ -119,18 +124,33 @@ pub struct Registry {
     change: tokio::sync::Mutex<()>,
 }
 
-fn content_hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+fn content_hash(text: &str, component: Option<&[u8]>) -> String {
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    if let Some(bytes) = component {
+        h.update(b"\0component\0");
+        h.update(bytes);
+    }
+    hex::encode(h.finalize())
+}
+
+/// One problem at `$`.
+fn problem(path: &str, message: impl Into<String>) -> Vec<Problem> {
+    vec![Problem {
+        path: path.into(),
+        message: message.into(),
+    }]
 }
 
 impl Registry {
     /// Loads the directory into the version store and serves the active revisions.
-    pub async fn open(dir: &Path, store: Store) -> Self {
+    pub async fn open(dir: &Path, store: Store, sandbox: Arc<Sandbox>) -> Self {
         // Watchers report absolute paths: compare like with like.
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
         let registry = Self {
             dir,
             store,
+            sandbox,
             current: ArcSwap::from_pointee(Snapshot::default()),
             counters: Counters::default(),
             change: tokio::sync::Mutex::new(()),
@@ -177,33 +197,27 @@ impl Registry {
     async fn ingest_file(&self, path: &Path, activate_existing: bool) -> Result<(), FileReport> {
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| FileReport {
+        let report = |problems| FileReport {
             file: file.clone(),
-            problems: vec![Problem {
-                path: "$".into(),
-                message: format!("cannot read: {e}"),
-            }],
-        })?;
-        match validate_text(&text) {
-            Ok(c) => {
+            problems,
+        };
+        let (text, component) = read_package(path).map_err(report)?;
+        match self.validate(&text, component.as_deref()).await {
+            Ok(live) => {
+                let c = &live.connector;
                 let (v, created) = self
                     .store
                     .store_connector_version(
                         c.name(),
                         c.version(),
-                        &content_hash(&text),
+                        &content_hash(&text, component.as_deref()),
                         &text,
+                        component.as_deref(),
                         &format!("file:{file}"),
                         activate_existing,
                     )
                     .await
-                    .map_err(|e| FileReport {
-                        file: file.clone(),
-                        problems: vec![Problem {
-                            path: "$".into(),
-                            message: e.to_string(),
-                        }],
-                    })?;
+                    .map_err(|e| report(problem("$", e.to_string())))?;
                 if created {
                     self.counters.activations.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(connector = %v.name, version = %v.version, revision = v.revision, %file, "patchbay.registry.activate");
@@ -212,11 +226,53 @@ impl Registry {
             }
             Err(problems) => {
                 self.counters.refusals.fetch_add(1, Ordering::Relaxed);
-                let report = FileReport { file, problems };
-                tracing::error!(file = %report.file, problems = %report, "patchbay.registry.refuse: manifest rejected, previous version stays live");
+                let report = report(problems);
+                tracing::error!(file = %report.file, problems = %report, "patchbay.registry.refuse: connector rejected, previous version stays live");
                 Err(report)
             }
         }
+    }
+
+    /// Validates a manifest and its component completely: schema, expressions, component
+    /// compilation, import allow-list, world exports, and a smoke call of each declared hook.
+    pub async fn validate(
+        &self,
+        text: &str,
+        component: Option<&[u8]>,
+    ) -> Result<LiveConnector, Vec<Problem>> {
+        let connector = validate_text(text)?;
+        let spec = connector.manifest.component.clone();
+        let component = match (spec, component) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(problem(
+                    "$.component",
+                    "a component was given but the manifest declares none (add `component.hooks`)",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(problem(
+                    "$.component",
+                    "the manifest declares a component but none was given (set `component.path`, or upload it)",
+                ));
+            }
+            (Some(_), Some(bytes)) => {
+                let label = format!("{}@{}", connector.name(), connector.version());
+                let loaded = self
+                    .sandbox
+                    .load(bytes, &label)
+                    .map_err(|e| problem("$.component", e.to_string()))?;
+                smoke(&loaded, &connector)
+                    .await
+                    .map_err(|e| problem("$.component.hooks", format!("smoke call failed: {e}")))?;
+                Some(Arc::new(loaded))
+            }
+        };
+        Ok(LiveConnector {
+            connector,
+            revision: 0,
+            component,
+        })
     }
 
     /// Builds and swaps in the snapshot of the active revisions.
@@ -235,15 +291,10 @@ impl Registry {
                         connectors.insert(v.name.clone(), live.clone());
                         continue;
                     }
-                    match validate_text(&v.manifest) {
-                        Ok(connector) => {
-                            connectors.insert(
-                                v.name.clone(),
-                                Arc::new(LiveConnector {
-                                    connector,
-                                    revision: v.revision,
-                                }),
-                            );
+                    match self.validate(&v.manifest, v.component.as_deref()).await {
+                        Ok(mut live) => {
+                            live.revision = v.revision;
+                            connectors.insert(v.name.clone(), Arc::new(live));
                         }
                         Err(problems) => errors.push(FileReport {
                             file: format!("stored revision {}#{}", v.name, v.revision),
@@ -265,15 +316,23 @@ impl Registry {
         }));
     }
 
-    /// Activates a manifest uploaded through the API (validated completely first).
-    pub async fn put(&self, name: &str, text: &str, source: &str) -> Result<Arc<LiveConnector>, ChangeError> {
+    /// Activates a manifest (and its component) uploaded through the API, validated completely
+    /// first.
+    pub async fn put(
+        &self,
+        name: &str,
+        text: &str,
+        component: Option<&[u8]>,
+        source: &str,
+    ) -> Result<Arc<LiveConnector>, ChangeError> {
         let _guard = self.change.lock().await;
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
         let refuse = |problems| {
             self.counters.refusals.fetch_add(1, Ordering::Relaxed);
             ChangeError::Invalid(problems)
         };
-        let connector = validate_text(text).map_err(refuse)?;
+        let live = self.validate(text, component).await.map_err(refuse)?;
+        let connector = &live.connector;
         if connector.name() != name {
             return Err(refuse(vec![Problem {
                 path: "$.name".into(),
@@ -282,7 +341,15 @@ impl Registry {
         }
         let (v, _) = self
             .store
-            .store_connector_version(name, connector.version(), &content_hash(text), text, source, true)
+            .store_connector_version(
+                name,
+                connector.version(),
+                &content_hash(text, component),
+                text,
+                component,
+                source,
+                true,
+            )
             .await?;
         self.counters.activations.fetch_add(1, Ordering::Relaxed);
         tracing::info!(connector = %name, version = %v.version, revision = v.revision, %source, "patchbay.registry.activate");
@@ -364,11 +431,71 @@ fn manifest_files(dir: &Path, errors: &mut Vec<FileReport>) -> Vec<PathBuf> {
     files
 }
 
-/// Whether a path is a connector manifest (`*.json`, not the schema file).
+/// Whether a path is a connector: a manifest (`*.json`, not the schema file), or a component
+/// that embeds its manifest (`*.wasm` built by `patchbay connector build`). A component that a
+/// manifest names through `component.path` is read with that manifest.
 pub fn is_manifest_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "json")
-        && path.file_name().is_some_and(|n| n != SCHEMA_FILE)
-        && path.is_file()
+    let Some(ext) = path.extension() else {
+        return false;
+    };
+    if ext == "wasm" {
+        return path.is_file()
+            && std::fs::read(path).is_ok_and(|bytes| package::embedded_manifest(&bytes).is_some());
+    }
+    ext == "json" && path.file_name().is_some_and(|n| n != SCHEMA_FILE) && path.is_file()
+}
+
+/// Reads a connector file: a manifest and the component its `component.path` names, or a
+/// component with an embedded manifest.
+pub fn read_package(path: &Path) -> Result<(String, Option<Vec<u8>>), Vec<Problem>> {
+    if path.extension().is_some_and(|e| e == "wasm") {
+        let bytes = std::fs::read(path).map_err(|e| problem("$", format!("cannot read: {e}")))?;
+        return match package::embedded_manifest(&bytes) {
+            Some(Ok(text)) => Ok((text, Some(bytes))),
+            Some(Err(e)) => Err(problem("$", e.to_string())),
+            None => Err(problem(
+                "$",
+                "component embeds no manifest (build it with `patchbay connector build`)",
+            )),
+        };
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| problem("$", format!("cannot read: {e}")))?;
+    let component_path = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+        v.pointer("/component/path")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let component = match component_path {
+        None => None,
+        Some(rel) => {
+            let full = path.parent().unwrap_or(Path::new(".")).join(&rel);
+            Some(std::fs::read(&full).map_err(|e| {
+                problem(
+                    "$.component.path",
+                    format!("cannot read component {}: {e}", full.display()),
+                )
+            })?)
+        }
+    };
+    Ok((text, component))
+}
+
+/// Calls each hook the connector declares once, with its first resource method: the component
+/// must answer within its limits.
+pub async fn smoke(loaded: &LoadedComponent, connector: &Connector) -> Result<(), HookFailure> {
+    let (resource, method) = connector
+        .manifest
+        .resources
+        .iter()
+        .find_map(|(r, res)| res.methods.keys().next().map(|m| (r.clone(), m.clone())))
+        .unwrap_or_default();
+    let hooks = connector
+        .manifest
+        .component
+        .as_ref()
+        .map(|c| c.hooks.clone())
+        .unwrap_or_default();
+    loaded.smoke(&hooks, &resource, &method).await
 }
 
 /// Parses and validates manifest text.

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -20,6 +21,7 @@ use crate::executor::Executor;
 use crate::oauth::OAuthApp;
 use crate::refresh::{Refresher, run_scheduler};
 use crate::registry::Registry;
+use crate::sandbox::Sandbox;
 use crate::store::{AccountRow, Store};
 use std::sync::OnceLock;
 
@@ -62,7 +64,8 @@ impl AppState {
         };
         let secrets = Secrets::new(key);
         let cursors = Cursors::new(*secrets.cursor_key());
-        let registry = Arc::new(Registry::open(&config.connectors_dir, store.clone()).await);
+        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        let registry = Arc::new(Registry::open(&config.connectors_dir, store.clone(), sandbox).await);
         let executor = Executor::new(config.upstream_timeout, config.max_upstream_body_bytes);
         let oauth_http = reqwest::Client::builder()
             .timeout(config.upstream_timeout)
@@ -178,7 +181,12 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         )
         .route("/connect/{connector}", post(oauth::connect))
         .route("/connectors", get(connectors::list))
-        .route("/connectors/{name}", get(connectors::get).put(connectors::put))
+        .route(
+            "/connectors/{name}",
+            // Components are larger than API bodies.
+            get(connectors::get)
+                .put(connectors::put.layer(DefaultBodyLimit::max(connectors::MAX_UPLOAD_BYTES))),
+        )
         .route("/connectors/{name}/versions", get(connectors::versions))
         .route("/connectors/{name}/rollback", post(connectors::rollback))
         .route("/unified-models", get(connectors::models))

@@ -53,8 +53,17 @@ pub fn spawn(
             while let Ok(p) = rx.try_recv() {
                 changed.insert(p);
             }
+            // A component a manifest names by `component.path`: re-read the directory (only
+            // changed content activates).
+            if changed
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "wasm") && !is_manifest_file(p))
+            {
+                tracing::info!("patchbay.registry.watch: a component changed; re-reading the directory");
+                registry.reload().await;
+            }
             for path in changed.into_iter().filter(|p| is_manifest_file(p)) {
-                tracing::info!(file = %path.display(), "patchbay.registry.watch: manifest changed");
+                tracing::info!(file = %path.display(), "patchbay.registry.watch: connector changed");
                 registry.reload_file(&path).await;
             }
         }

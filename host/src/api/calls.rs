@@ -155,7 +155,7 @@ impl Ctx {
     /// retried; if that fails, or the account cannot refresh, it moves to `needs_reauth`.
     pub async fn call(&mut self, state: &AppState, call: &Call) -> Result<HttpResponse, ApiError> {
         let response = self.send(state, call).await?;
-        if self.connector.failure_code(&response) != Some(RemoteErrorCode::RemoteUnauthorized) {
+        if self.connector.failure_code(call, &response).await? != Some(RemoteErrorCode::RemoteUnauthorized) {
             return Ok(response);
         }
         let now = now_ms();
@@ -177,7 +177,9 @@ impl Ctx {
                     self.credentials = state.open_credentials(&account)?;
                     self.account = account;
                     let again = self.send(state, call).await?;
-                    if self.connector.failure_code(&again) != Some(RemoteErrorCode::RemoteUnauthorized) {
+                    if self.connector.failure_code(call, &again).await?
+                        != Some(RemoteErrorCode::RemoteUnauthorized)
+                    {
                         return Ok(again);
                     }
                     self.needs_reauth(state, call, &again).await;
@@ -231,14 +233,16 @@ impl Ctx {
     }
 
     /// Interprets an answer on the engine's general path.
-    pub fn outcome(&self, call: &Call, response: HttpResponse) -> Result<(Payload, RateLimitInfo), ApiError> {
-        let Outcome { rate_limit, result } = self.connector.interpret(
-            &call.resource,
-            &call.method,
-            call.page.as_ref(),
-            response,
-            now_ms(),
-        );
+    pub async fn outcome(
+        &self,
+        call: &Call,
+        response: HttpResponse,
+    ) -> Result<(Payload, RateLimitInfo), ApiError> {
+        let Outcome { rate_limit, result } =
+            self.connector.interpret(call, response).await.map_err(|mut e| {
+                e.headers.push(self.version_header());
+                e
+            })?;
         match result {
             Ok(payload) => Ok((payload, rate_limit)),
             Err(failure) => {
@@ -265,6 +269,9 @@ impl Ctx {
         response: &HttpResponse,
         unified: Option<(&CompiledUnified, bool)>,
     ) -> Option<Response> {
+        if self.connector.reads_in_component() {
+            return None;
+        }
         let page = self.connector.interpret_list_raw(
             &call.resource,
             &call.method,

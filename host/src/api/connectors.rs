@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::server::AppState;
 
+/// Largest connector upload (a component with its manifest).
+pub const MAX_UPLOAD_BYTES: usize = 32 << 20;
+
 fn describe(c: &LiveConnector) -> Value {
     let m = &c.manifest;
     let resources: serde_json::Map<String, Value> = m
@@ -35,6 +38,10 @@ fn describe(c: &LiveConnector) -> Value {
         "auth": serde_json::to_value(&m.auth).ok().and_then(|a| a.get("type").cloned()),
         "resources": resources,
         "unified": unified,
+        "component": c.component.as_ref().map(|comp| json!({
+            "sha256": comp.hash,
+            "hooks": m.component.as_ref().map(|s| s.hooks.clone()).unwrap_or_default(),
+        })),
     })
 }
 
@@ -88,20 +95,59 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
-/// `PUT /connectors/{name}` (admin): a new manifest version, validated completely, then live for
-/// the next call.
+/// `PUT /connectors/{name}` (admin): a new version, validated completely, then live for the next
+/// call. The body is a manifest (`application/json`); a component that embeds its manifest
+/// (`application/wasm`, from `patchbay connector build`); or `{"manifest": {..}, "component":
+/// "<base64 of the .wasm>"}` for a component with a separate manifest.
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&principal)?;
-    let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the manifest must be UTF-8 JSON"))?;
+    let wasm = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/wasm"));
+    let (text, component) = if wasm {
+        match crate::package::embedded_manifest(&body) {
+            Some(Ok(text)) => (text, Some(body.to_vec())),
+            Some(Err(e)) => return Err(ApiError::invalid(e.to_string())),
+            None => {
+                return Err(ApiError::invalid(
+                    "the component embeds no manifest: send {\"manifest\", \"component\"} as JSON, or build it with `patchbay connector build`",
+                ));
+            }
+        }
+    } else {
+        let text =
+            std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the manifest must be UTF-8 JSON"))?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(o)) if o.contains_key("manifest") && !o.contains_key("name") => {
+                let manifest = o["manifest"].to_string();
+                let component = match o.get("component") {
+                    Some(Value::String(b64)) => Some(
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                            .map_err(|e| ApiError::invalid(format!("component is not base64: {e}")))?,
+                    ),
+                    None | Some(Value::Null) => None,
+                    Some(_) => return Err(ApiError::invalid("component must be a base64 string")),
+                };
+                (manifest, component)
+            }
+            _ => (text.to_owned(), None),
+        }
+    };
     let live = state
         .registry
-        .put(&name, text, &format!("api:{}", principal.token_id))
+        .put(
+            &name,
+            &text,
+            component.as_deref(),
+            &format!("api:{}", principal.token_id),
+        )
         .await
         .map_err(change_error)?;
     Ok(Json(describe(&live)))

@@ -56,7 +56,7 @@ async fn call_method(
     if is_list && let Some(answer) = ctx.raw_list(state, &scope, &call, &response, None) {
         return Ok(answer);
     }
-    let (payload, rate_limit) = ctx.outcome(&call, response)?;
+    let (payload, rate_limit) = ctx.outcome(&call, response).await?;
     let status = if method == "create" {
         StatusCode::CREATED
     } else {

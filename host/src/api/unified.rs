@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use patchbay_engine::{Call, CompiledUnified, Payload, RemoteErrorCode, UnifiedError};
+use patchbay_engine::manifest::Hook;
+use patchbay_engine::{Call, Payload, RemoteErrorCode, UnifiedError};
 use serde_json::{Value, json};
 
 use super::calls::{Ctx, optional_body};
@@ -27,11 +28,8 @@ fn unified_error(e: UnifiedError) -> ApiError {
     }
 }
 
-/// Maps one vendor record; the result must be an object.
-fn map_record(u: &CompiledUnified, record: Value, remote_data: bool) -> Result<Value, ApiError> {
-    let mapped = u
-        .map_record(&record)
-        .map_err(|e| ApiError::remote_code(RemoteErrorCode::MappingError, e))?;
+/// A mapped record, with the vendor's original in `remote_data`; the mapping must yield an object.
+fn finish(mapped: Value, record: Value, remote_data: bool) -> Result<Value, ApiError> {
     let Value::Object(mut obj) = mapped else {
         return Err(ApiError::remote_code(
             RemoteErrorCode::MappingError,
@@ -56,18 +54,26 @@ async fn call_unified(
     let mut ctx = Ctx::resolve(state, principal, raw).await?;
     let scope = format!("unified:{model}/{resource}.{method}");
     let page = ctx.resume(state, &scope)?;
+    let connector = ctx.connector.clone();
+    let names = (model, resource, method);
+    // A component that maps writes back gets the caller's body; the engine's mapping is skipped.
+    let maps_back = connector.component_for(Hook::MapBack).is_some();
     let call = Call {
         id,
         limit: ctx.limit,
         query: ctx.query_object(),
-        body,
+        body: if maps_back { None } else { body.clone() },
         page,
         ..Default::default()
     };
-    let connector = ctx.connector.clone();
-    let (u, call) = connector
+    let (u, mut call) = connector
         .unified_call(model, resource, method, call)
         .map_err(unified_error)?;
+    if let Some(body) = body.as_ref().filter(|_| maps_back)
+        && let Some(mapped) = connector.map_back(names, body).await
+    {
+        call.body = Some(mapped?);
+    }
     let remote_data = !ctx.no_remote_data;
     let response = ctx.call(state, &call).await?;
     if method == "list"
@@ -75,7 +81,7 @@ async fn call_unified(
     {
         return Ok(answer);
     }
-    let (payload, rate_limit) = ctx.outcome(&call, response)?;
+    let (payload, rate_limit) = ctx.outcome(&call, response).await?;
     let status = if method == "create" {
         StatusCode::CREATED
     } else {
@@ -83,15 +89,23 @@ async fn call_unified(
     };
     let body = match payload {
         Payload::List { records, next } => {
-            let result = records
+            let mapped = connector.map_records(names, u, &records).await?;
+            let result = mapped
                 .into_iter()
-                .map(|r| map_record(u, r, remote_data))
+                .zip(records)
+                .map(|(m, r)| finish(m, r, remote_data))
                 .collect::<Result<Vec<_>, _>>()?;
             let next_cursor = ctx.next_cursor(state, &scope, next);
             json!({"result_count": result.len(), "next_cursor": next_cursor, "result": result})
         }
         Payload::Single(Value::Null) => json!({ "result": null }),
-        Payload::Single(record) => json!({ "result": map_record(u, record, remote_data)? }),
+        Payload::Single(record) => {
+            let mapped = connector
+                .map_records(names, u, std::slice::from_ref(&record))
+                .await?;
+            let mapped = mapped.into_iter().next().unwrap_or(Value::Null);
+            json!({ "result": finish(mapped, record, remote_data)? })
+        }
     };
     Ok(ctx.respond(status, body, &rate_limit))
 }

@@ -1,6 +1,7 @@
 //! Connector versions: stored revisions and the active one per connector.
 
 use serde::Serialize;
+use sha2::Digest;
 use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
@@ -20,9 +21,14 @@ pub struct ConnectorVersion {
     pub source: String,
     /// When stored, epoch ms.
     pub created_at: i64,
+    /// SHA-256 of the connector's Wasm component, when it has one.
+    pub component_hash: Option<String>,
     /// The manifest text.
     #[serde(skip)]
     pub manifest: String,
+    /// The component's bytes (read only for active revisions).
+    #[serde(skip)]
+    pub component: Option<Vec<u8>>,
 }
 
 fn version_from_row(r: &sqlx::sqlite::SqliteRow) -> ConnectorVersion {
@@ -33,7 +39,9 @@ fn version_from_row(r: &sqlx::sqlite::SqliteRow) -> ConnectorVersion {
         content_hash: r.get("content_hash"),
         source: r.get("source"),
         created_at: r.get("created_at"),
+        component_hash: r.get("component_hash"),
         manifest: r.get("manifest"),
+        component: r.try_get("component_bytes").ok().flatten(),
     }
 }
 
@@ -46,6 +54,7 @@ impl Store {
         version: &str,
         content_hash: &str,
         manifest: &str,
+        component: Option<&[u8]>,
         source: &str,
         activate_existing: bool,
     ) -> Result<(ConnectorVersion, bool), StoreError> {
@@ -67,6 +76,18 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .get("next");
+                let component_hash = component.map(|bytes| hex::encode(sha2::Sha256::digest(bytes)));
+                if let (Some(hash), Some(bytes)) = (&component_hash, component) {
+                    sqlx::query(
+                        "INSERT INTO connector_components (hash, bytes, created_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (hash) DO NOTHING",
+                    )
+                    .bind(hash)
+                    .bind(bytes)
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 let v = ConnectorVersion {
                     name: name.to_owned(),
                     revision: next,
@@ -74,11 +95,13 @@ impl Store {
                     content_hash: content_hash.to_owned(),
                     source: source.to_owned(),
                     created_at: now_ms(),
+                    component_hash,
                     manifest: manifest.to_owned(),
+                    component: component.map(<[u8]>::to_vec),
                 };
                 sqlx::query(
-                    "INSERT INTO connector_versions (id, name, revision, version, content_hash, manifest, source, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO connector_versions (id, name, revision, version, content_hash, manifest, source, created_at, component_hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(&v.name)
@@ -88,6 +111,7 @@ impl Store {
                 .bind(&v.manifest)
                 .bind(&v.source)
                 .bind(v.created_at)
+                .bind(&v.component_hash)
                 .execute(&mut *tx)
                 .await?;
                 (v, true)
@@ -125,7 +149,9 @@ impl Store {
     /// The active revision of every connector.
     pub async fn active_connectors(&self) -> Result<Vec<ConnectorVersion>, StoreError> {
         let rows = sqlx::query(
-            "SELECT v.* FROM connector_versions v JOIN connector_active a ON a.name = v.name AND a.revision = v.revision ORDER BY v.name",
+            "SELECT v.*, c.bytes AS component_bytes FROM connector_versions v \
+             JOIN connector_active a ON a.name = v.name AND a.revision = v.revision \
+             LEFT JOIN connector_components c ON c.hash = v.component_hash ORDER BY v.name",
         )
         .fetch_all(&self.pool)
         .await?;

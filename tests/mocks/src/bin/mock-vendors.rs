@@ -1,10 +1,11 @@
-//! `mock-vendors`: the HubSpot, GitHub and Pipedrive mocks as a standalone process, for the
-//! README quickstart and manual exploration without vendor accounts or network access.
+//! `mock-vendors`: the HubSpot, GitHub, Pipedrive and Linear mocks as a standalone process, for
+//! the README quickstart and manual exploration without vendor accounts or network access.
 //!
 //! Usage: `mock-vendors [--seed N]`. Serves HubSpot on 127.0.0.1:9101, GitHub on 9102 (repo
-//! `octo/hello`) and Pipedrive on 9103 (base `/api/v1`); every mock accepts the token `demo-token`.
+//! `octo/hello`), Pipedrive on 9103 (base `/api/v1`) and Linear on 9104 (`POST /graphql`);
+//! every mock accepts the token `demo-token`.
 
-use patchbay_mock_vendors::{GitHubMock, HubSpotMock, PipedriveMock};
+use patchbay_mock_vendors::{GitHubMock, HubSpotMock, LinearMock, PipedriveMock};
 
 const TOKEN: &str = "demo-token";
 
@@ -24,14 +25,17 @@ async fn main() {
     let hubspot = HubSpotMock::new(TOKEN);
     let github = GitHubMock::new(TOKEN);
     let pipedrive = PipedriveMock::new(TOKEN);
+    let linear = LinearMock::new(TOKEN);
     hubspot.seed(seed);
     github.seed(seed);
     pipedrive.seed(seed);
+    linear.seed(seed);
     let mut tasks = Vec::new();
     for (name, port, router) in [
         ("hubspot", 9101, hubspot.router()),
         ("github", 9102, github.router()),
         ("pipedrive", 9103, pipedrive.router()),
+        ("linear", 9104, linear.router()),
     ] {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
