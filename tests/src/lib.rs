@@ -31,8 +31,52 @@ pub fn scratch_dir(label: &str) -> PathBuf {
     dir
 }
 
-/// Copies the bundled connectors (manifests and unified schemas) into `dir`.
+/// The guest crates built for `wasm32-wasip2` (connector components and the hostile test ones).
+pub const GUEST_CRATES: [&str; 4] = [
+    "patchbay-linear",
+    "patchbay-manifest-component",
+    "patchbay-hostile-component",
+    "patchbay-forbidden-import-component",
+];
+
+/// The path of a built guest component (`patchbay_linear`, `patchbay_manifest_component`, …).
+/// The first call in a test process builds every guest crate with cargo (a no-op when fresh;
+/// `.ci/run` builds them up front).
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(&root).args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+            "target/guests",
+        ]);
+        for c in GUEST_CRATES {
+            cmd.args(["-p", c]);
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the guest components failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
+        );
+        root.join("target/guests/wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// Copies the bundled connectors (manifests, unified schemas, and the Linear component built from
+/// `connectors/linear`) into `dir`.
 pub fn copy_connectors(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(component("patchbay_linear"), dir.join("linear.wasm")).unwrap();
     let src = bundled_connectors();
     std::fs::create_dir_all(dir.join("unified")).unwrap();
     for entry in std::fs::read_dir(&src)
@@ -102,9 +146,15 @@ impl Host {
             options
                 .database_url
                 .unwrap_or_else(|| format!("sqlite://{}", dir.join("patchbay.db").display())),
-            options.connectors.unwrap_or_else(bundled_connectors),
+            options.connectors.unwrap_or_else(|| {
+                let connectors = dir.join("connectors");
+                copy_connectors(&connectors);
+                connectors
+            }),
         );
         config.secret_key = Some([42; 32]);
+        // Compiled components are shared across the tests of a run (keyed by content hash).
+        config.sandbox.cache_dir = Some(std::env::temp_dir().join("patchbay-tests-wasm-cache"));
         config.upstream_timeout = options.upstream_timeout;
         config.refresh = options.refresh;
         if let Some(tweak) = options.tweak {
