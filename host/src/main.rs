@@ -98,7 +98,7 @@ enum ConnectorCommand {
         output: Option<PathBuf>,
         /// The manifest-engine component (default: `$PATCHBAY_ENGINE_COMPONENT`, then
         /// `patchbay_manifest_component.wasm` beside this binary, then the workspace build at
-        /// `target/guests/wasm32-wasip2/release/`).
+        /// `target/guests/wasm32-wasip2/guest/`).
         #[arg(long, env = "PATCHBAY_ENGINE_COMPONENT")]
         engine: Option<PathBuf>,
     },
@@ -248,10 +248,10 @@ async fn build_component(
             let beside = std::env::current_exe().ok()?.parent()?.join(ENGINE_FILE);
             beside.is_file().then_some(beside)
         })
-        .unwrap_or_else(|| PathBuf::from("target/guests/wasm32-wasip2/release").join(ENGINE_FILE));
+        .unwrap_or_else(|| PathBuf::from("target/guests/wasm32-wasip2/guest").join(ENGINE_FILE));
     let engine_bytes = std::fs::read(&engine).with_context(|| {
         format!(
-            "cannot read the manifest-engine component {} (build it with `cargo build --release --target wasm32-wasip2 --target-dir target/guests -p patchbay-manifest-component`, or pass --engine)",
+            "cannot read the manifest-engine component {} (build it with `cargo build --profile guest --target wasm32-wasip2 --target-dir target/guests -p patchbay-manifest-component`, or pass --engine)",
             engine.display()
         )
     })?;

@@ -50,7 +50,8 @@ pub fn component(name: &str) -> PathBuf {
         let mut cmd = std::process::Command::new(cargo);
         cmd.current_dir(&root).args([
             "build",
-            "--release",
+            "--profile",
+            "guest",
             "--locked",
             "--target",
             "wasm32-wasip2",
@@ -65,7 +66,7 @@ pub fn component(name: &str) -> PathBuf {
             status.success(),
             "building the guest components failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
         );
-        root.join("target/guests/wasm32-wasip2/release")
+        root.join("target/guests/wasm32-wasip2/guest")
     });
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} was not built", path.display());
@@ -265,7 +266,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(r: reqwest::Response) -> Self {
+    /// Reads an answer.
+    pub async fn from(r: reqwest::Response) -> Self {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let bytes = r.bytes().await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
-use patchbay_tests::{Host, HostOptions, copy_connectors, scratch_dir};
+use patchbay_tests::{Host, HostOptions, Reply, component, copy_connectors, scratch_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,6 +25,12 @@ fn manifest(n: u32) -> Value {
         "unified": {"crm": {"contacts": {"list": {"resource": "contacts",
             "response": format!("{{id: .id, email: .properties.email, mapped_by: \"1.0.{n}\"}}")}}}}
     })
+}
+
+/// A manifest compiled to a component, as `patchbay connector build` does.
+fn compiled(manifest: &Value) -> Vec<u8> {
+    let engine = std::fs::read(component("patchbay_manifest_component")).unwrap();
+    patchbay::package::build(&engine, &manifest.to_string()).unwrap()
 }
 
 async fn setup_with(
@@ -129,8 +135,24 @@ async fn fifty_swaps_under_load_lose_no_request() {
 
     let admin = host.admin.clone();
     let mut file_swaps = 0;
+    let mut component_swaps = 0;
     for n in 1..=50u32 {
-        if n % 2 == 0 {
+        if n % 10 == 0 {
+            // The same manifest compiled to a sandboxed component: every step of the call then
+            // runs in Wasm, and the swap is as atomic as a manifest's.
+            let r = Reply::from(
+                host.req(Method::PUT, "/connectors/swap", &admin)
+                    .header("content-type", "application/wasm")
+                    .body(compiled(&manifest(n)))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert_eq!(r.body["component"]["hooks"].as_array().unwrap().len(), 5, "{}", r.body);
+            component_swaps += 1;
+        } else if n % 2 == 0 {
             let r = host
                 .send(Method::PUT, "/connectors/swap", &admin, Some(manifest(n)))
                 .await;
@@ -153,7 +175,7 @@ async fn fifty_swaps_under_load_lose_no_request() {
     let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
     let seen = versions_seen.lock().unwrap().len();
     println!(
-        "hot reload: 50 swaps ({file_swaps} by file, {} by API), {ok} requests ok, {bad} failed, {seen} versions served",
+        "hot reload: 50 swaps ({file_swaps} by file, {} by API of which {component_swaps} compiled components), {ok} requests ok, {bad} failed, {seen} versions served",
         50 - file_swaps
     );
     assert_eq!(bad, 0);
