@@ -253,7 +253,7 @@ impl Connector {
             for (i, hook) in component.hooks.iter().enumerate() {
                 if component.hooks[..i].contains(hook) {
                     cx.problem(
-                        &format!("$.component.hooks[{i}]"),
+                        format!("$.component.hooks[{i}]"),
                         format!("{} is listed twice", hook.as_str()),
                     );
                 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::package;
 use crate::sandbox::{HookFailure, LoadedComponent, Sandbox};
-use crate::store::{Store, StoreError};
+use crate::store::{NewVersion, Store, StoreError};
 use patchbay_engine::{Connector, Problem};
 use serde::Serialize;
 use serde_json::Value;
@@ -208,12 +208,14 @@ impl Registry {
                 let (v, created) = self
                     .store
                     .store_connector_version(
-                        c.name(),
-                        c.version(),
-                        &content_hash(&text, component.as_deref()),
-                        &text,
-                        component.as_deref(),
-                        &format!("file:{file}"),
+                        NewVersion {
+                            name: c.name(),
+                            version: c.version(),
+                            content_hash: &content_hash(&text, component.as_deref()),
+                            manifest: &text,
+                            component: component.as_deref(),
+                            source: &format!("file:{file}"),
+                        },
                         activate_existing,
                     )
                     .await
@@ -342,12 +344,14 @@ impl Registry {
         let (v, _) = self
             .store
             .store_connector_version(
-                name,
-                connector.version(),
-                &content_hash(text, component),
-                text,
-                component,
-                source,
+                NewVersion {
+                    name,
+                    version: connector.version(),
+                    content_hash: &content_hash(text, component),
+                    manifest: text,
+                    component,
+                    source,
+                },
                 true,
             )
             .await?;

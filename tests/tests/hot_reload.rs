@@ -150,7 +150,12 @@ async fn fifty_swaps_under_load_lose_no_request() {
             )
             .await;
             assert_eq!(r.status, 200, "{}", r.body);
-            assert_eq!(r.body["component"]["hooks"].as_array().unwrap().len(), 5, "{}", r.body);
+            assert_eq!(
+                r.body["component"]["hooks"].as_array().unwrap().len(),
+                5,
+                "{}",
+                r.body
+            );
             component_swaps += 1;
         } else if n % 2 == 0 {
             let r = host

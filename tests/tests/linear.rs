@@ -16,7 +16,13 @@ async fn setup() -> (Host, LinearMock, MockServer, String) {
     let mock = LinearMock::new(KEY);
     let server = MockServer::spawn(mock.router()).await;
     let acct = host
-        .account("linear", "t1", json!({"api_key": KEY}), json!({}), &server.base_url())
+        .account(
+            "linear",
+            "t1",
+            json!({"api_key": KEY}),
+            json!({}),
+            &server.base_url(),
+        )
         .await;
     mock.clear_requests();
     (host, mock, server, acct)
@@ -30,7 +36,11 @@ fn graphql(body: &Option<Value>) -> Value {
 async fn issues_page_through_pageinfo_cursors() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(120);
-    let (records, pages) = walk_pages(&host, &format!("/proxy/issues?integrated_account_id={acct}&limit=50")).await;
+    let (records, pages) = walk_pages(
+        &host,
+        &format!("/proxy/issues?integrated_account_id={acct}&limit=50"),
+    )
+    .await;
     assert_eq!((records.len(), pages), (120, 3));
     let ids: HashSet<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 120, "no issue twice");
@@ -43,19 +53,37 @@ async fn issues_page_through_pageinfo_cursors() {
         assert_eq!(r.header("authorization"), Some(KEY));
     }
     let first = graphql(&requests[0].body);
-    assert!(first["query"].as_str().unwrap().contains("issues(first: $first, after: $after)"));
+    assert!(
+        first["query"]
+            .as_str()
+            .unwrap()
+            .contains("issues(first: $first, after: $after)")
+    );
     assert_eq!(first["variables"], json!({"first": 50, "after": null}));
     let second = graphql(&requests[1].body);
-    assert!(second["variables"]["after"].is_string(), "the end cursor goes back as `after`");
+    assert!(
+        second["variables"]["after"].is_string(),
+        "the end cursor goes back as `after`"
+    );
 
-    let page = host.get(&format!("/proxy/issues?integrated_account_id={acct}&limit=10")).await;
+    let page = host
+        .get(&format!("/proxy/issues?integrated_account_id={acct}&limit=10"))
+        .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.header("patchbay-connector-version"), Some("linear@1.0.0#1"));
-    assert!(page.header("ratelimit-limit").is_some(), "Linear's budgets become IETF headers");
+    assert!(
+        page.header("ratelimit-limit").is_some(),
+        "Linear's budgets become IETF headers"
+    );
     let reset: u64 = page.header("ratelimit-reset").unwrap().parse().unwrap();
-    assert!((1..=3600).contains(&reset), "epoch-ms resets become delta seconds, got {reset}");
+    assert!(
+        (1..=3600).contains(&reset),
+        "epoch-ms resets become delta seconds, got {reset}"
+    );
 
-    let teams = host.get(&format!("/proxy/teams?integrated_account_id={acct}")).await;
+    let teams = host
+        .get(&format!("/proxy/teams?integrated_account_id={acct}"))
+        .await;
     assert_eq!(teams.body["result_count"], 2, "{}", teams.body);
 }
 
@@ -63,7 +91,11 @@ async fn issues_page_through_pageinfo_cursors() {
 async fn unified_tickets_read_and_write() {
     let (host, mock, _server, acct) = setup().await;
     mock.seed(30);
-    let (records, _) = walk_pages(&host, &format!("/unified/ticketing/tickets?integrated_account_id={acct}&limit=25")).await;
+    let (records, _) = walk_pages(
+        &host,
+        &format!("/unified/ticketing/tickets?integrated_account_id={acct}&limit=25"),
+    )
+    .await;
     assert_eq!(records.len(), 30);
     for r in &records {
         assert_matches_unified_schema("ticketing.tickets", r);
@@ -71,15 +103,30 @@ async fn unified_tickets_read_and_write() {
         assert_eq!(r["title"], r["remote_data"]["title"]);
         assert_eq!(r["status"], r["remote_data"]["state"]["name"]);
     }
-    assert!(records.iter().any(|r| !r["labels"].as_array().unwrap().is_empty()));
-    assert!(records.iter().any(|r| !r["assignees"].as_array().unwrap().is_empty()));
+    assert!(
+        records
+            .iter()
+            .any(|r| !r["labels"].as_array().unwrap().is_empty())
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| !r["assignees"].as_array().unwrap().is_empty())
+    );
 
     let id = records[3]["id"].as_str().unwrap();
-    let one = host.get(&format!("/unified/ticketing/tickets/{id}?integrated_account_id={acct}")).await;
+    let one = host
+        .get(&format!(
+            "/unified/ticketing/tickets/{id}?integrated_account_id={acct}"
+        ))
+        .await;
     assert_eq!(one.status, 200, "{}", one.body);
     assert_eq!(one.body["result"]["id"], id);
 
-    let team = records[0]["remote_data"]["team"]["id"].as_str().unwrap().to_owned();
+    let team = records[0]["remote_data"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let created = host
         .send(
             Method::POST,
@@ -91,7 +138,12 @@ async fn unified_tickets_read_and_write() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["result"]["title"], "Checkout fails on Safari");
     let sent = graphql(&mock.requests().last().unwrap().body);
-    assert!(sent["query"].as_str().unwrap().starts_with("mutation IssueCreate"));
+    assert!(
+        sent["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("mutation IssueCreate")
+    );
     assert_eq!(
         sent["variables"]["input"],
         json!({"title": "Checkout fails on Safari", "description": "Steps…", "teamId": team}),
@@ -128,7 +180,9 @@ async fn graphql_errors_are_classified() {
     mock.seed(3);
 
     // Entity not found comes in a 200 body.
-    let missing = host.get(&format!("/proxy/issues/nope?integrated_account_id={acct}")).await;
+    let missing = host
+        .get(&format!("/proxy/issues/nope?integrated_account_id={acct}"))
+        .await;
     let e = missing.error(404, "remote_not_found");
     assert_eq!(e["remote_status"], 200, "{e}");
     assert!(e["message"].as_str().unwrap().contains("Entity not found"), "{e}");
@@ -137,11 +191,17 @@ async fn graphql_errors_are_classified() {
     for status in [400, 200] {
         mock.ratelimit_status(status);
         mock.set_rate_limit(1500, 0);
-        let limited = host.get(&format!("/proxy/issues?integrated_account_id={acct}")).await;
+        let limited = host
+            .get(&format!("/proxy/issues?integrated_account_id={acct}"))
+            .await;
         let e = limited.error(429, "rate_limited");
         assert_eq!(e["remote_status"], status, "{e}");
         assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
-        let retry: u64 = limited.header("retry-after").expect("retry-after").parse().unwrap();
+        let retry: u64 = limited
+            .header("retry-after")
+            .expect("retry-after")
+            .parse()
+            .unwrap();
         assert!(retry >= 1, "{retry}");
     }
     mock.set_rate_limit(1500, 1500);
@@ -149,7 +209,9 @@ async fn graphql_errors_are_classified() {
 
     // A rejected key: remote_unauthorized, and the account needs reauthorization.
     mock.fail_next(401, 1);
-    let denied = host.get(&format!("/proxy/issues?integrated_account_id={acct}")).await;
+    let denied = host
+        .get(&format!("/proxy/issues?integrated_account_id={acct}"))
+        .await;
     denied.error(401, "remote_unauthorized");
     let account = host.get(&format!("/integrated-accounts/{acct}")).await;
     assert_eq!(account.body["status"], "needs_reauth", "{}", account.body);

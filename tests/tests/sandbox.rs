@@ -44,17 +44,36 @@ async fn hostile_components_fail_alone_within_their_budgets() {
     );
     let admin = host.admin.clone();
     let put = host
-        .send(Method::PUT, "/connectors/hostile", &admin, Some(upload(&hostile_manifest("1.0.0"), &component("patchbay_hostile_component"))))
+        .send(
+            Method::PUT,
+            "/connectors/hostile",
+            &admin,
+            Some(upload(
+                &hostile_manifest("1.0.0"),
+                &component("patchbay_hostile_component"),
+            )),
+        )
         .await;
     assert_eq!(put.status, 200, "{}", put.body);
 
-    let alive = MockServer::spawn(axum::Router::new().route("/alive", get(|| async { axum::Json(json!([{"id": 1}])) }))).await;
-    let hostile = host.account("hostile", "t1", json!({}), json!({}), &alive.base_url()).await;
+    let alive = MockServer::spawn(
+        axum::Router::new().route("/alive", get(|| async { axum::Json(json!([{"id": 1}])) })),
+    )
+    .await;
+    let hostile = host
+        .account("hostile", "t1", json!({}), json!({}), &alive.base_url())
+        .await;
     let hubspot = HubSpotMock::new("hs-token");
     let hubspot_server = MockServer::spawn(hubspot.router()).await;
     hubspot.seed(5);
     let crm = host
-        .account("hubspot", "t1", json!({"access_token": "hs-token"}), json!({}), &hubspot_server.base_url())
+        .account(
+            "hubspot",
+            "t1",
+            json!({"access_token": "hs-token"}),
+            json!({}),
+            &hubspot_server.base_url(),
+        )
         .await;
 
     // Well-behaved traffic through the whole attack.
@@ -86,25 +105,47 @@ async fn hostile_components_fail_alone_within_their_budgets() {
         ("spin", "exceeded its CPU budget of 100 ms", None),
         ("bomb", "exceeded its memory limit of 64 MiB", None),
         ("recurse", "overflowed its stack", None),
-        ("panic", "panicked", Some("hostile component panicked on purpose in get")),
+        (
+            "panic",
+            "panicked",
+            Some("hostile component panicked on purpose in get"),
+        ),
     ];
     for round in 0..2 {
         for (resource, reason, stderr) in cases {
             let started = Instant::now();
-            let r = host.get(&format!("/proxy/{resource}/1?integrated_account_id={hostile}")).await;
+            let r = host
+                .get(&format!("/proxy/{resource}/1?integrated_account_id={hostile}"))
+                .await;
             let elapsed = started.elapsed();
             let e = r.error(500, "connector_error");
-            assert_eq!(r.header("patchbay-connector-version"), Some("hostile@1.0.0#1"), "{e}");
+            assert_eq!(
+                r.header("patchbay-connector-version"),
+                Some("hostile@1.0.0#1"),
+                "{e}"
+            );
             let details = &e["details"];
             assert_eq!(details["connector"], "hostile@1.0.0", "{e}");
             assert_eq!(details["hook"], "build_request", "{e}");
-            assert!(details["reason"].as_str().unwrap().contains(reason), "{resource}: {e}");
+            assert!(
+                details["reason"].as_str().unwrap().contains(reason),
+                "{resource}: {e}"
+            );
             if let Some(text) = stderr {
-                assert!(details["guest_stderr"].as_str().unwrap_or("").contains(text), "{e}");
+                assert!(
+                    details["guest_stderr"].as_str().unwrap_or("").contains(text),
+                    "{e}"
+                );
             }
             // Generous for a loaded 2-core CI machine; the point is "bounded", not "fast".
-            assert!(elapsed < BUDGET * 20, "{resource} (round {round}) took {elapsed:?}");
-            println!("sandbox: {resource} refused in {elapsed:?}: {}", details["reason"]);
+            assert!(
+                elapsed < BUDGET * 20,
+                "{resource} (round {round}) took {elapsed:?}"
+            );
+            println!(
+                "sandbox: {resource} refused in {elapsed:?}: {}",
+                details["reason"]
+            );
         }
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -123,24 +164,51 @@ async fn components_outside_the_contract_never_load() {
     let host = Host::start().await;
     let admin = host.admin.clone();
     let good = host
-        .send(Method::PUT, "/connectors/hostile", &admin, Some(upload(&hostile_manifest("1.0.0"), &component("patchbay_hostile_component"))))
+        .send(
+            Method::PUT,
+            "/connectors/hostile",
+            &admin,
+            Some(upload(
+                &hostile_manifest("1.0.0"),
+                &component("patchbay_hostile_component"),
+            )),
+        )
         .await;
     assert_eq!(good.status, 200, "{}", good.body);
 
     let problems = |r: &patchbay_tests::Reply| -> Vec<(String, String)> {
         let e = r.error(400, "invalid_request");
-        assert!(e["message"].as_str().unwrap().contains("previous version stays live"), "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("previous version stays live"),
+            "{e}"
+        );
         e["details"]["problems"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| (p["path"].as_str().unwrap().to_owned(), p["message"].as_str().unwrap().to_owned()))
+            .map(|p| {
+                (
+                    p["path"].as_str().unwrap().to_owned(),
+                    p["message"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     };
 
     // Imports the network: refused at load, by name.
     let r = host
-        .send(Method::PUT, "/connectors/hostile", &admin, Some(upload(&hostile_manifest("2.0.0"), &component("patchbay_forbidden_import_component"))))
+        .send(
+            Method::PUT,
+            "/connectors/hostile",
+            &admin,
+            Some(upload(
+                &hostile_manifest("2.0.0"),
+                &component("patchbay_forbidden_import_component"),
+            )),
+        )
         .await;
     let p = problems(&r);
     assert_eq!(p[0].0, "$.component", "{p:?}");
@@ -148,22 +216,50 @@ async fn components_outside_the_contract_never_load() {
 
     // A core module, not a component.
     let core = json!({"manifest": hostile_manifest("2.0.1"), "component": base64::engine::general_purpose::STANDARD.encode(b"\0asm\x01\0\0\0")});
-    let p = problems(&host.send(Method::PUT, "/connectors/hostile", &admin, Some(core)).await);
+    let p = problems(
+        &host
+            .send(Method::PUT, "/connectors/hostile", &admin, Some(core))
+            .await,
+    );
     assert!(p[0].1.contains("core module"), "{p:?}");
 
     // A smoke call that crashes: the first resource is declared hostile.
     let mut crashing = hostile_manifest("2.0.2");
     crashing["resources"] = json!({"panic": {"methods": {"get": {"method": "GET", "path": "/x"}}}});
-    let p = problems(&host.send(Method::PUT, "/connectors/hostile", &admin, Some(upload(&crashing, &component("patchbay_hostile_component")))).await);
+    let p = problems(
+        &host
+            .send(
+                Method::PUT,
+                "/connectors/hostile",
+                &admin,
+                Some(upload(&crashing, &component("patchbay_hostile_component"))),
+            )
+            .await,
+    );
     assert_eq!(p[0].0, "$.component.hooks", "{p:?}");
-    assert!(p[0].1.contains("smoke call failed") && p[0].1.contains("panicked"), "{p:?}");
+    assert!(
+        p[0].1.contains("smoke call failed") && p[0].1.contains("panicked"),
+        "{p:?}"
+    );
 
     // A declared component without its bytes, and bytes without a declared component.
-    let p = problems(&host.send(Method::PUT, "/connectors/hostile", &admin, Some(hostile_manifest("2.0.3"))).await);
+    let p = problems(
+        &host
+            .send(
+                Method::PUT,
+                "/connectors/hostile",
+                &admin,
+                Some(hostile_manifest("2.0.3")),
+            )
+            .await,
+    );
     assert!(p[0].1.contains("none was given"), "{p:?}");
 
     let live = host.get("/connectors/hostile").await;
-    assert_eq!((live.body["version"].as_str(), live.body["revision"].as_i64()), (Some("1.0.0"), Some(1)));
+    assert_eq!(
+        (live.body["version"].as_str(), live.body["revision"].as_i64()),
+        (Some("1.0.0"), Some(1))
+    );
     let stats = host.get("/connectors").await.body["stats"].clone();
     assert!(stats["refusals"].as_u64().unwrap() >= 4, "{stats}");
 }

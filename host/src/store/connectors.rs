@@ -45,19 +45,39 @@ fn version_from_row(r: &sqlx::sqlite::SqliteRow) -> ConnectorVersion {
     }
 }
 
+/// A revision to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    /// Connector name.
+    pub name: &'a str,
+    /// The manifest's `version`.
+    pub version: &'a str,
+    /// SHA-256 of the manifest (and component).
+    pub content_hash: &'a str,
+    /// The manifest text.
+    pub manifest: &'a str,
+    /// The component's bytes.
+    pub component: Option<&'a [u8]>,
+    /// Where it came from.
+    pub source: &'a str,
+}
+
 impl Store {
     /// Stores a new revision (unless the same content is already stored) and makes the revision
     /// with this content active. Returns it.
     pub async fn store_connector_version(
         &self,
-        name: &str,
-        version: &str,
-        content_hash: &str,
-        manifest: &str,
-        component: Option<&[u8]>,
-        source: &str,
+        new: NewVersion<'_>,
         activate_existing: bool,
     ) -> Result<(ConnectorVersion, bool), StoreError> {
+        let NewVersion {
+            name,
+            version,
+            content_hash,
+            manifest,
+            component,
+            source,
+        } = new;
         let mut tx = self.write_tx().await?;
         let existing = sqlx::query(
             "SELECT * FROM connector_versions WHERE name = $1 AND content_hash = $2 ORDER BY revision DESC",

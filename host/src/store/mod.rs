@@ -19,7 +19,7 @@ mod connectors;
 mod lifecycle;
 mod tokens;
 
-pub use connectors::ConnectorVersion;
+pub use connectors::{ConnectorVersion, NewVersion};
 pub use lifecycle::{TokenTimes, Transition};
 pub use tokens::{OAuthStateRow, TokenUpdate};
 
