@@ -392,6 +392,11 @@ impl Registry {
             .ok_or_else(|| ChangeError::NotFound(name.to_owned()))
     }
 
+    /// The Wasm sandbox components run in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     /// The version store.
     pub fn store(&self) -> &Store {
         &self.store

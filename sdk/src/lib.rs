@@ -165,6 +165,9 @@ macro_rules! export_connector {
             }
         }
 
+        // Exported only in the component: the export names (`patchbay:connector/hooks@1.0.0#…`)
+        // are not valid native symbols, and a native build is only for unit tests and lints.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__PatchbayHooks with_types_in $crate::bindings);
     };
 }

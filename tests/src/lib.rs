@@ -120,6 +120,8 @@ pub struct HostOptions {
     pub database_url: Option<String>,
     /// Any other configuration change.
     pub tweak: Option<fn(&mut Config)>,
+    /// Compiled-component cache (default: one shared by the tests of a run).
+    pub wasm_cache: Option<PathBuf>,
 }
 
 impl Default for HostOptions {
@@ -130,6 +132,7 @@ impl Default for HostOptions {
             refresh: Default::default(),
             database_url: None,
             tweak: None,
+            wasm_cache: None,
         }
     }
 }
@@ -155,7 +158,11 @@ impl Host {
         );
         config.secret_key = Some([42; 32]);
         // Compiled components are shared across the tests of a run (keyed by content hash).
-        config.sandbox.cache_dir = Some(std::env::temp_dir().join("patchbay-tests-wasm-cache"));
+        config.sandbox.cache_dir = Some(
+            options
+                .wasm_cache
+                .unwrap_or_else(|| std::env::temp_dir().join("patchbay-tests-wasm-cache")),
+        );
         config.upstream_timeout = options.upstream_timeout;
         config.refresh = options.refresh;
         if let Some(tweak) = options.tweak {

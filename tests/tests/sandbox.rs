@@ -223,6 +223,19 @@ async fn components_outside_the_contract_never_load() {
     );
     assert!(p[0].1.contains("core module"), "{p:?}");
 
+    // A component that exports nothing (the empty component): not the connector world.
+    let empty = json!({"manifest": hostile_manifest("2.0.4"), "component": base64::engine::general_purpose::STANDARD.encode(b"\0asm\x0d\0\x01\0")});
+    let p = problems(
+        &host
+            .send(Method::PUT, "/connectors/hostile", &admin, Some(empty))
+            .await,
+    );
+    assert!(
+        p[0].1
+            .contains("does not implement the patchbay:connector@1 world"),
+        "{p:?}"
+    );
+
     // A smoke call that crashes: the first resource is declared hostile.
     let mut crashing = hostile_manifest("2.0.2");
     crashing["resources"] = json!({"panic": {"methods": {"get": {"method": "GET", "path": "/x"}}}});
@@ -261,5 +274,64 @@ async fn components_outside_the_contract_never_load() {
         (Some("1.0.0"), Some(1))
     );
     let stats = host.get("/connectors").await.body["stats"].clone();
-    assert!(stats["refusals"].as_u64().unwrap() >= 4, "{stats}");
+    assert!(stats["refusals"].as_u64().unwrap() >= 5, "{stats}");
+}
+
+#[tokio::test]
+async fn restarts_serve_the_stored_component_without_compiling_again() {
+    let dir = patchbay_tests::scratch_dir("restart");
+    let db = format!("sqlite://{}", dir.join("p.db").display());
+    let cache = dir.join("wasm-cache");
+    let options = || HostOptions {
+        database_url: Some(db.clone()),
+        connectors: Some(dir.join("empty")),
+        wasm_cache: Some(cache.clone()),
+        ..Default::default()
+    };
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let host = Host::start_with(options()).await;
+    let put = host
+        .send(
+            Method::PUT,
+            "/connectors/hostile",
+            &host.admin.clone(),
+            Some(upload(
+                &hostile_manifest("1.0.7"),
+                &component("patchbay_hostile_component"),
+            )),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(host.state.registry.sandbox().compilations(), 1);
+    let sha = put.body["component"]["sha256"].clone();
+    host.stop().await;
+    assert!(
+        std::fs::read_dir(&cache).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "cwasm"))
+    );
+
+    let again = Host::start_with(options()).await;
+    let live = again.get("/connectors/hostile").await;
+    assert_eq!(
+        (live.body["version"].as_str(), &live.body["component"]["sha256"]),
+        (Some("1.0.7"), &sha)
+    );
+    assert_eq!(
+        again.state.registry.sandbox().compilations(),
+        0,
+        "the compiled artifact came from the disk cache"
+    );
+    let alive =
+        MockServer::spawn(axum::Router::new().route("/alive", get(|| async { axum::Json(json!([1])) })))
+            .await;
+    let acct = again
+        .account("hostile", "t", json!({}), json!({}), &alive.base_url())
+        .await;
+    let r = again
+        .get(&format!("/proxy/alive?integrated_account_id={acct}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -157,6 +157,7 @@ pub struct Sandbox {
     linker: Linker<State>,
     config: SandboxConfig,
     compiled: Mutex<HashMap<String, Component>>,
+    compilations: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -214,7 +215,13 @@ impl Sandbox {
             linker,
             config,
             compiled: Mutex::new(HashMap::new()),
+            compilations: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// How many components this sandbox compiled (as opposed to finding them in a cache).
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The limits in force.
