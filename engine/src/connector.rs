@@ -392,12 +392,14 @@ impl Connector {
         &self.lifecycle
     }
 
+    /// The hooks the connector's component implements (none without a component).
+    pub fn hooks(&self) -> &[crate::manifest::Hook] {
+        self.manifest.component.as_ref().map_or(&[], |c| &c.hooks)
+    }
+
     /// Whether the connector's component implements `hook`.
     pub fn has_hook(&self, hook: crate::manifest::Hook) -> bool {
-        self.manifest
-            .component
-            .as_ref()
-            .is_some_and(|c| c.hooks.contains(&hook))
+        self.hooks().contains(&hook)
     }
 
     /// The connector's name.

@@ -268,12 +268,7 @@ async fn build_component(
         &format!("{}@{}", connector.name(), connector.version()),
     )?;
     patchbay::registry::smoke(&loaded, &connector).await?;
-    let hooks = connector
-        .manifest
-        .component
-        .as_ref()
-        .map(|c| c.hooks.clone())
-        .unwrap_or_default();
+    let hooks = connector.hooks();
     let output = output.unwrap_or_else(|| manifest.with_extension("wasm"));
     std::fs::write(&output, &component).with_context(|| format!("cannot write {}", output.display()))?;
     println!(

@@ -498,13 +498,7 @@ pub async fn smoke(loaded: &LoadedComponent, connector: &Connector) -> Result<()
         .iter()
         .find_map(|(r, res)| res.methods.keys().next().map(|m| (r.clone(), m.clone())))
         .unwrap_or_default();
-    let hooks = connector
-        .manifest
-        .component
-        .as_ref()
-        .map(|c| c.hooks.clone())
-        .unwrap_or_default();
-    loaded.smoke(&hooks, &resource, &method).await
+    loaded.smoke(connector.hooks(), &resource, &method).await
 }
 
 /// Parses and validates manifest text.

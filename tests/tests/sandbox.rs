@@ -28,6 +28,12 @@ fn hostile_manifest(version: &str) -> Value {
     })
 }
 
+/// A vendor stand-in for the hostile connector's well-behaved resource.
+async fn alive_server() -> MockServer {
+    MockServer::spawn(axum::Router::new().route("/alive", get(|| async { axum::Json(json!([{"id": 1}])) })))
+        .await
+}
+
 fn upload(manifest: &Value, wasm: &std::path::Path) -> Value {
     let bytes = std::fs::read(wasm).unwrap();
     json!({"manifest": manifest, "component": base64::engine::general_purpose::STANDARD.encode(bytes)})
@@ -56,10 +62,7 @@ async fn hostile_components_fail_alone_within_their_budgets() {
         .await;
     assert_eq!(put.status, 200, "{}", put.body);
 
-    let alive = MockServer::spawn(
-        axum::Router::new().route("/alive", get(|| async { axum::Json(json!([{"id": 1}])) })),
-    )
-    .await;
+    let alive = alive_server().await;
     let hostile = host
         .account("hostile", "t1", json!({}), json!({}), &alive.base_url())
         .await;
@@ -324,9 +327,7 @@ async fn restarts_serve_the_stored_component_without_compiling_again() {
         0,
         "the compiled artifact came from the disk cache"
     );
-    let alive =
-        MockServer::spawn(axum::Router::new().route("/alive", get(|| async { axum::Json(json!([1])) })))
-            .await;
+    let alive = alive_server().await;
     let acct = again
         .account("hostile", "t", json!({}), json!({}), &alive.base_url())
         .await;

@@ -40,7 +40,7 @@ fn describe(c: &LiveConnector) -> Value {
         "unified": unified,
         "component": c.component.as_ref().map(|comp| json!({
             "sha256": comp.hash,
-            "hooks": m.component.as_ref().map(|s| s.hooks.clone()).unwrap_or_default(),
+            "hooks": c.hooks(),
         })),
     })
 }
