@@ -274,6 +274,8 @@ impl Sandbox {
         let component = match cached {
             Some(c) => c,
             None => {
+                self.compilations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let c =
                     Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
                 if let Some(path) = &path
