@@ -154,7 +154,7 @@ macro_rules! call_hook {
                 $self.checkin(w);
                 $self.hook_result(hook, answer)
             }
-            Err(e) => Err($self.crashed(hook, &e, &w.stderr, seen)),
+            Err(e) => Err($self.crashed(hook.as_str(), &e, &w.stderr, seen)),
         }
     }};
 }
@@ -273,6 +273,16 @@ impl LoadedComponent {
             .map_err(|e| self.mapping(Hook::MapWebhook, format!("answer is not a JSON array: {e}")))
     }
 
+    /// Instantiates `n` instances into the warm pool (up to its size), so that calls do not pay
+    /// for instantiation.
+    pub async fn prewarm(&self, n: usize) -> Result<(), HookFailure> {
+        for _ in 0..n {
+            let w = self.instantiate("instantiate").await?;
+            self.checkin(w);
+        }
+        Ok(())
+    }
+
     /// Instantiates and calls each hook once with minimal inputs: the component must answer
     /// (a result or a hook error) within its limits. A trap, an exhausted budget or a declared
     /// hook that says `unsupported` fails the check.
@@ -316,7 +326,7 @@ impl LoadedComponent {
         let cached = self.warm.lock().expect("pool lock").pop();
         let mut w = match cached {
             Some(w) => w,
-            None => self.instantiate(hook).await?,
+            None => self.instantiate(hook.as_str()).await?,
         };
         let ticks = (self.sandbox.config.cpu_budget.as_micros() / TICK.as_micros()).max(1) as u64;
         let state = w.store.data_mut();
@@ -337,7 +347,7 @@ impl LoadedComponent {
         }
     }
 
-    async fn instantiate(&self, hook: Hook) -> Result<Warm, HookFailure> {
+    async fn instantiate(&self, hook: &'static str) -> Result<Warm, HookFailure> {
         let config = &self.sandbox.config;
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let wasi = WasiCtxBuilder::new()
@@ -354,7 +364,7 @@ impl LoadedComponent {
                 .build(),
             ticks_left: (config.cpu_budget.as_micros() / TICK.as_micros()).max(1) as u64,
             label: self.label.clone(),
-            hook: hook.as_str(),
+            hook,
         };
         let mut store = Store::new(&self.sandbox.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -400,7 +410,7 @@ impl LoadedComponent {
 
     fn crashed(
         &self,
-        hook: Hook,
+        hook: &'static str,
         e: &wasmtime::Error,
         stderr: &MemoryOutputPipe,
         seen: usize,
@@ -431,7 +441,7 @@ impl LoadedComponent {
             .unwrap_or(text.len());
         let failure = HookFailure::Crashed {
             label: self.label.clone(),
-            hook: hook.as_str(),
+            hook,
             reason,
             stderr: text[start..].to_owned(),
         };
