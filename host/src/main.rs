@@ -266,6 +266,7 @@ async fn build_component(
     let loaded = sandbox.load(
         &component,
         &format!("{}@{}", connector.name(), connector.version()),
+        &embedded,
     )?;
     patchbay::registry::smoke(&loaded, &connector).await?;
     let hooks = connector.hooks();

@@ -1,15 +1,15 @@
-//! Connector packages in one `.wasm` file: `patchbay connector build` writes a manifest into the
-//! manifest-engine component (its data slot, read by the guest) and into a `patchbay-manifest`
-//! custom section (read by the host without running anything).
+//! Connector packages in one `.wasm` file: `patchbay connector build` appends a manifest to the
+//! manifest-engine component as a `patchbay-manifest` custom section. The host reads the section
+//! without running anything, compiles the component without it (so every compiled manifest
+//! shares one compiled engine), and hands the manifest to the component's `init`.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use serde_json::Value;
 
 /// Name of the custom section holding the manifest.
 pub const MANIFEST_SECTION: &str = "patchbay-manifest";
-/// Start of the manifest slot in the manifest-engine component (`connectors/manifest-engine`).
-pub const SLOT_MAGIC: &[u8; 32] = b"patchbay-manifest-slot-v1\0\0\0\0\0\0\0";
-/// Size of the slot: magic, length (u32 LE), manifest bytes.
-pub const SLOT_SIZE: usize = 256 * 1024;
 /// The hooks the manifest-engine component serves.
 pub const ENGINE_HOOKS: [&str; 5] = [
     "build_request",
@@ -30,9 +30,9 @@ pub enum PackageError {
     Manifest(String),
 }
 
-/// Compiles a manifest into a component: the engine component with the manifest in its slot and
-/// in a custom section. The embedded manifest declares the engine's hooks, so every step of every
-/// call runs inside the sandbox.
+/// Compiles a manifest into a component: the engine component with the manifest in a custom
+/// section. The embedded manifest declares the engine's hooks, so every step of every call runs
+/// inside the sandbox.
 pub fn build(engine: &[u8], manifest: &str) -> Result<Vec<u8>, PackageError> {
     let mut value: Value = serde_json::from_str(manifest)
         .map_err(|e| PackageError::Manifest(format!("manifest is not JSON: {e}")))?;
@@ -46,59 +46,89 @@ pub fn build(engine: &[u8], manifest: &str) -> Result<Vec<u8>, PackageError> {
         ));
     }
     obj.insert("component".into(), serde_json::json!({ "hooks": ENGINE_HOOKS }));
-    let text = serde_json::to_string_pretty(&value).expect("JSON serializes");
-    if text.len() > SLOT_SIZE - 36 {
-        return Err(PackageError::Manifest(format!(
-            "manifest is {} bytes; a compiled component holds at most {}",
-            text.len(),
-            SLOT_SIZE - 36
-        )));
-    }
-    let mut out = engine.to_vec();
-    let mut found = out
-        .windows(SLOT_MAGIC.len())
-        .enumerate()
-        .filter(|(_, w)| w == SLOT_MAGIC)
-        .map(|(i, _)| i);
-    let (Some(at), None) = (found.next(), found.next()) else {
+    if !engine.starts_with(b"\0asm\x0d\0\x01\0") {
         return Err(PackageError::Engine(
-            "not the manifest-engine component (no single manifest slot found)".into(),
+            "the engine is not a WebAssembly component".into(),
         ));
-    };
+    }
     if embedded_manifest(engine).is_some() {
         return Err(PackageError::Engine(
             "the engine component already embeds a manifest".into(),
         ));
     }
-    let len = at + SLOT_MAGIC.len();
-    out[len..len + 4].copy_from_slice(&(text.len() as u32).to_le_bytes());
-    out[len + 4..len + 4 + text.len()].copy_from_slice(text.as_bytes());
+    let text = serde_json::to_string_pretty(&value).expect("JSON serializes");
+    let mut out = engine.to_vec();
     append_custom_section(&mut out, MANIFEST_SECTION, text.as_bytes());
     Ok(out)
 }
 
+/// A top-level section of a component: its id, its name when it is a custom section, and where
+/// it is (header included).
+struct Section<'a> {
+    name: Option<&'a [u8]>,
+    range: Range<usize>,
+    body: &'a [u8],
+}
+
+fn sections(component: &[u8]) -> Option<Vec<Section<'_>>> {
+    let mut out = Vec::new();
+    let mut at = 8;
+    while at < component.len() {
+        let id = component[at];
+        let (size, n) = leb128(component.get(at + 1..)?)?;
+        let start = at + 1 + n;
+        let body = component.get(start..start + size)?;
+        let (name, body) = if id == 0 {
+            let (len, m) = leb128(body)?;
+            (Some(body.get(m..m + len)?), &body[m + len..])
+        } else {
+            (None, body)
+        };
+        out.push(Section {
+            name,
+            range: at..start + size,
+            body,
+        });
+        at = start + size;
+    }
+    Some(out)
+}
+
+fn is_manifest(s: &Section<'_>) -> bool {
+    s.name == Some(MANIFEST_SECTION.as_bytes())
+}
+
 /// The manifest a component embeds (`None`: it has none), read from its custom section.
 pub fn embedded_manifest(component: &[u8]) -> Option<Result<String, PackageError>> {
-    let mut rest = component.get(8..)?;
-    while !rest.is_empty() {
-        let id = rest[0];
-        let (size, n) = leb128(&rest[1..])?;
-        let body = rest.get(1 + n..1 + n + size)?;
-        rest = &rest[1 + n + size..];
-        if id != 0 {
-            continue;
-        }
-        let (name_len, m) = leb128(body)?;
-        let name = body.get(m..m + name_len)?;
-        if name == MANIFEST_SECTION.as_bytes() {
-            let data = &body[m + name_len..];
-            return Some(
-                String::from_utf8(data.to_vec())
-                    .map_err(|e| PackageError::Manifest(format!("embedded manifest is not UTF-8: {e}"))),
-            );
-        }
+    let section = sections(component)?.into_iter().find(is_manifest)?;
+    Some(
+        String::from_utf8(section.body.to_vec())
+            .map_err(|e| PackageError::Manifest(format!("embedded manifest is not UTF-8: {e}"))),
+    )
+}
+
+/// The component without its manifest section: what gets compiled, so that components differing
+/// only in their embedded manifest share one compiled artifact.
+pub fn without_manifest(component: &[u8]) -> Cow<'_, [u8]> {
+    let Some(sections) = sections(component) else {
+        return Cow::Borrowed(component);
+    };
+    let cut: Vec<Range<usize>> = sections
+        .iter()
+        .filter(|s| is_manifest(s))
+        .map(|s| s.range.clone())
+        .collect();
+    if cut.is_empty() {
+        return Cow::Borrowed(component);
     }
-    None
+    let mut out = Vec::with_capacity(component.len());
+    let mut at = 0;
+    for r in cut {
+        out.extend_from_slice(&component[at..r.start]);
+        at = r.end;
+    }
+    out.extend_from_slice(&component[at..]);
+    Cow::Owned(out)
 }
 
 fn leb128(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -139,19 +169,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn custom_sections_round_trip() {
+    fn manifest_sections_round_trip_and_strip() {
         let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
         append_custom_section(&mut bytes, "other", b"x");
         assert!(embedded_manifest(&bytes).is_none());
+        let plain = bytes.clone();
         let long = "m".repeat(300);
         append_custom_section(&mut bytes, MANIFEST_SECTION, long.as_bytes());
         assert_eq!(embedded_manifest(&bytes).unwrap().unwrap(), long);
+        assert_eq!(&*without_manifest(&bytes), plain.as_slice());
     }
 
     #[test]
-    fn build_needs_the_engine_slot() {
-        let err = build(b"\0asm\x0d\x00\x01\x00", r#"{"name":"x"}"#).unwrap_err();
-        assert!(err.to_string().contains("manifest slot"), "{err}");
+    fn build_needs_a_component_and_a_declarative_manifest() {
+        let err = build(b"\0asm\x01\x00\x00\x00", r#"{"name":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("not a WebAssembly component"), "{err}");
         let err = build(b"", r#"{"component":{"hooks":[]}}"#).unwrap_err();
         assert!(err.to_string().contains("$.component"), "{err}");
     }

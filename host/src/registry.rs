@@ -262,7 +262,7 @@ impl Registry {
                 let label = format!("{}@{}", connector.name(), connector.version());
                 let loaded = self
                     .sandbox
-                    .load(bytes, &label)
+                    .load(bytes, &label, text)
                     .map_err(|e| problem("$.component", e.to_string()))?;
                 smoke(&loaded, &connector)
                     .await

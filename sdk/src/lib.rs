@@ -49,6 +49,12 @@ pub use types::HookError;
 /// the rest. Hooks must be pure functions of their inputs: a component instance may be reused
 /// across calls, or dropped at any time.
 pub trait Connector {
+    /// Receives the connector's manifest (JSON text), once per instance, before any other hook.
+    fn init(manifest: String) -> Result<(), HookError> {
+        let _ = manifest;
+        Ok(())
+    }
+
     /// Builds the vendor request for a call, without credentials.
     fn build_request(account: types::Account, call: types::Call) -> Result<types::HttpRequest, HookError> {
         let _ = (account, call);
@@ -114,6 +120,9 @@ macro_rules! export_connector {
         pub struct __PatchbayHooks;
 
         impl $crate::bindings::exports::patchbay::connector::hooks::Guest for __PatchbayHooks {
+            fn init(manifest: String) -> Result<(), $crate::HookError> {
+                <$ty as $crate::Connector>::init(manifest)
+            }
             fn build_request(
                 account: $crate::types::Account,
                 call: $crate::types::Call,

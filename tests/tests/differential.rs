@@ -23,7 +23,9 @@ fn pair(name: &str, sandbox: &Arc<Sandbox>) -> Pair {
     let engine = std::fs::read(component("patchbay_manifest_component")).unwrap();
     let wasm = patchbay::package::build(&engine, &text).unwrap();
     let embedded = patchbay::package::embedded_manifest(&wasm).unwrap().unwrap();
-    let loaded = sandbox.load(&wasm, &format!("{name}@compiled")).unwrap();
+    let loaded = sandbox
+        .load(&wasm, &format!("{name}@compiled"), &embedded)
+        .unwrap();
     let pair = Pair {
         native: LiveConnector {
             connector: validate_text(&text).unwrap(),

@@ -137,7 +137,7 @@ async fn fifty_swaps_under_load_lose_no_request() {
     let mut file_swaps = 0;
     let mut component_swaps = 0;
     for n in 1..=50u32 {
-        if n % 10 == 0 {
+        if n % 4 == 0 {
             // The same manifest compiled to a sandboxed component: every step of the call then
             // runs in Wasm, and the swap is as atomic as a manifest's.
             let r = Reply::from(

@@ -126,6 +126,8 @@ pub struct LoadedComponent {
     label: Arc<str>,
     /// SHA-256 of the component bytes (hex).
     pub hash: String,
+    /// The manifest handed to `init`.
+    manifest: Arc<str>,
     warm: Mutex<Vec<Warm>>,
 }
 
@@ -160,12 +162,19 @@ macro_rules! call_hook {
 }
 
 impl LoadedComponent {
-    pub(super) fn new(sandbox: Arc<Sandbox>, pre: ConnectorPre<State>, label: &str, hash: String) -> Self {
+    pub(super) fn new(
+        sandbox: Arc<Sandbox>,
+        pre: ConnectorPre<State>,
+        label: &str,
+        hash: String,
+        manifest: &str,
+    ) -> Self {
         Self {
             sandbox,
             pre,
             label: label.into(),
             hash,
+            manifest: manifest.into(),
             warm: Mutex::new(Vec::new()),
         }
     }
@@ -283,10 +292,12 @@ impl LoadedComponent {
         Ok(())
     }
 
-    /// Instantiates and calls each hook once with minimal inputs: the component must answer
-    /// (a result or a hook error) within its limits. A trap, an exhausted budget or a declared
-    /// hook that says `unsupported` fails the check.
+    /// Instantiates (running `init`), then calls each hook once with minimal inputs: the
+    /// component must answer (a result or a hook error) within its limits. An `init` error, a
+    /// trap, an exhausted budget or a declared hook that says `unsupported` fails the check.
     pub async fn smoke(&self, hooks: &[Hook], resource: &str, method: &str) -> Result<(), HookFailure> {
+        // A fresh instance first: its `init` must accept the manifest (any failure refuses).
+        self.prewarm(1).await?;
         let call = Call {
             resource: resource.to_owned(),
             method: method.to_owned(),
@@ -379,14 +390,27 @@ impl LoadedComponent {
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok(Warm {
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Err(self.crashed(hook, &e, &stderr, 0)),
+        };
+        let init = instance
+            .patchbay_connector_hooks()
+            .call_init(&mut store, &self.manifest)
+            .await;
+        match init {
+            Ok(Ok(())) => Ok(Warm {
                 store,
                 instance,
                 stderr,
                 calls: 0,
             }),
-            Err(e) => Err(self.crashed(hook, &e, &stderr, 0)),
+            Ok(Err(e)) => Err(HookFailure::Invalid {
+                label: self.label.clone(),
+                hook: "init",
+                message: format!("{e:?}"),
+            }),
+            Err(e) => Err(self.crashed("init", &e, &stderr, 0)),
         }
     }
 

@@ -229,10 +229,18 @@ impl Sandbox {
         &self.config
     }
 
-    /// Compiles (or finds compiled) and validates a component, then smoke-tests nothing: see
-    /// [`LoadedComponent::smoke`]. `label` names it in errors and logs.
-    pub fn load(self: &Arc<Self>, bytes: &[u8], label: &str) -> Result<LoadedComponent, LoadError> {
-        let component = self.compile(bytes)?;
+    /// Compiles (or finds compiled) and validates a component serving `manifest` (handed to its
+    /// `init` on every new instance); see [`LoadedComponent::smoke`] for the smoke test. `label`
+    /// names it in errors and logs.
+    pub fn load(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        label: &str,
+        manifest: &str,
+    ) -> Result<LoadedComponent, LoadError> {
+        // An embedded manifest is data for `init`, not code: components that differ only in it
+        // share one compiled artifact.
+        let component = self.compile(&crate::package::without_manifest(bytes))?;
         check_imports(&self.engine, &component)?;
         let pre = self
             .linker
@@ -244,6 +252,7 @@ impl Sandbox {
             pre,
             label,
             hex::encode(Sha256::digest(bytes)),
+            manifest,
         ))
     }
 
