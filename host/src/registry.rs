@@ -164,15 +164,17 @@ impl Registry {
     pub async fn reload(&self) {
         let _guard = self.change.lock().await;
         let mut errors = Vec::new();
+        let mut fresh = Vec::new();
         for path in manifest_files(&self.dir, &mut errors) {
             // At start an unchanged file must not override a newer upload: only new content
             // activates.
-            if let Err(report) = self.ingest_file(&path, false).await {
-                errors.push(report);
+            match self.ingest_file(&path, false).await {
+                Ok(live) => fresh.push(live),
+                Err(report) => errors.push(report),
             }
         }
         let unified = load_unified_schemas(&self.dir.join(UNIFIED_DIR), &mut errors);
-        self.publish(errors, Some(unified)).await;
+        self.publish(errors, Some(unified), fresh).await;
     }
 
     /// Re-reads one changed file (the watcher's path).
@@ -187,14 +189,17 @@ impl Registry {
             .collect();
         // A file that changed is what the operator wants live, even if that content was live
         // before (an edit reverted).
-        if let Err(report) = self.ingest_file(path, true).await {
-            errors.push(report);
+        let mut fresh = Vec::new();
+        match self.ingest_file(path, true).await {
+            Ok(live) => fresh.push(live),
+            Err(report) => errors.push(report),
         }
-        self.publish(errors, None).await;
+        self.publish(errors, None, fresh).await;
     }
 
-    /// Validates one file and stores it as a revision (activating it if its content is new).
-    async fn ingest_file(&self, path: &Path, activate_existing: bool) -> Result<(), FileReport> {
+    /// Validates one file and stores it as a revision (activating it if its content is new);
+    /// returns the validated connector with its stored revision.
+    async fn ingest_file(&self, path: &Path, activate_existing: bool) -> Result<LiveConnector, FileReport> {
         self.counters.loads.fetch_add(1, Ordering::Relaxed);
         let file = path.display().to_string();
         let report = |problems| FileReport {
@@ -203,7 +208,7 @@ impl Registry {
         };
         let (text, component) = read_package(path).map_err(report)?;
         match self.validate(&text, component.as_deref()).await {
-            Ok(live) => {
+            Ok(mut live) => {
                 let c = &live.connector;
                 let (v, created) = self
                     .store
@@ -224,7 +229,8 @@ impl Registry {
                     self.counters.activations.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(connector = %v.name, version = %v.version, revision = v.revision, %file, "patchbay.registry.activate");
                 }
-                Ok(())
+                live.revision = v.revision;
+                Ok(live)
             }
             Err(problems) => {
                 self.counters.refusals.fetch_add(1, Ordering::Relaxed);
@@ -278,7 +284,14 @@ impl Registry {
     }
 
     /// Builds and swaps in the snapshot of the active revisions.
-    async fn publish(&self, mut errors: Vec<FileReport>, unified: Option<BTreeMap<(String, String), Value>>) {
+    /// `fresh`: connectors just validated with their stored revision, used as they are rather
+    /// than validated (and smoke-called) a second time.
+    async fn publish(
+        &self,
+        mut errors: Vec<FileReport>,
+        unified: Option<BTreeMap<(String, String), Value>>,
+        mut fresh: Vec<LiveConnector>,
+    ) {
         let previous = self.current.load_full();
         let mut connectors = BTreeMap::new();
         match self.store.active_connectors().await {
@@ -291,6 +304,13 @@ impl Registry {
                         .filter(|l| l.revision == v.revision)
                     {
                         connectors.insert(v.name.clone(), live.clone());
+                        continue;
+                    }
+                    if let Some(i) = fresh
+                        .iter()
+                        .position(|l| l.connector.name() == v.name && l.revision == v.revision)
+                    {
+                        connectors.insert(v.name.clone(), Arc::new(fresh.swap_remove(i)));
                         continue;
                     }
                     match self.validate(&v.manifest, v.component.as_deref()).await {
@@ -333,7 +353,7 @@ impl Registry {
             self.counters.refusals.fetch_add(1, Ordering::Relaxed);
             ChangeError::Invalid(problems)
         };
-        let live = self.validate(text, component).await.map_err(refuse)?;
+        let mut live = self.validate(text, component).await.map_err(refuse)?;
         let connector = &live.connector;
         if connector.name() != name {
             return Err(refuse(vec![Problem {
@@ -357,8 +377,9 @@ impl Registry {
             .await?;
         self.counters.activations.fetch_add(1, Ordering::Relaxed);
         tracing::info!(connector = %name, version = %v.version, revision = v.revision, %source, "patchbay.registry.activate");
+        live.revision = v.revision;
         let errors = self.snapshot().errors.clone();
-        self.publish(errors, None).await;
+        self.publish(errors, None, vec![live]).await;
         self.get(name)
             .ok_or_else(|| ChangeError::NotFound(name.to_owned()))
     }
@@ -387,7 +408,7 @@ impl Registry {
         self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
         tracing::info!(connector = %name, revision = target, "patchbay.registry.rollback");
         let errors = self.snapshot().errors.clone();
-        self.publish(errors, None).await;
+        self.publish(errors, None, Vec::new()).await;
         self.get(name)
             .ok_or_else(|| ChangeError::NotFound(name.to_owned()))
     }
