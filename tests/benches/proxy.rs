@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
-use patchbay_tests::{Host, urlencode};
+use patchbay_tests::{Host, activation_times, urlencode};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench-token";
@@ -190,33 +190,21 @@ async fn main() {
 
     // Activation: from `PUT /connectors/hubspot` to the first call served by the new version.
     let text = std::fs::read_to_string(patchbay_tests::bundled_connectors().join("hubspot.json")).unwrap();
-    let mut manifest: Value = serde_json::from_str(&text).unwrap();
-    let mut activation = Vec::new();
-    for i in 0..30 {
-        manifest["version"] = json!(format!("2.0.{i}"));
-        let started = Instant::now();
-        let r = client
-            .put(format!("{}/connectors/hubspot", host.url))
-            .header("authorization", &proxy_auth)
-            .json(&manifest)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = client
-            .get(&proxy_url)
-            .header("authorization", &proxy_auth)
-            .send()
-            .await
-            .unwrap();
-        let served = r.headers()["patchbay-connector-version"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(served.starts_with(&format!("hubspot@2.0.{i}#")), "{served}");
-        activation.push(started.elapsed());
-    }
-    activation.sort();
+    let manifest: Value = serde_json::from_str(&text).unwrap();
+    let activation = activation_times(
+        30,
+        |i| {
+            let mut m = manifest.clone();
+            m["version"] = json!(format!("2.0.{i}"));
+            client
+                .put(format!("{}/connectors/hubspot", host.url))
+                .header("authorization", &proxy_auth)
+                .json(&m)
+        },
+        || client.get(&proxy_url).header("authorization", &proxy_auth),
+        |i| format!("hubspot@2.0.{i}#"),
+    )
+    .await;
     println!(
         "Activation, PUT /connectors/hubspot to the first call served by the new version (30 times): p50 {:.1} ms, max {:.1} ms",
         activation[15].as_secs_f64() * 1e3,

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use patchbay::registry::validate_text;
 use patchbay::sandbox::{LoadedComponent, Sandbox, SandboxConfig};
 use patchbay_tests::mocks::{HubSpotMock, LinearMock, MockServer};
-use patchbay_tests::{Host, bundled_connectors, component};
+use patchbay_tests::{Host, activation_times, bundled_connectors, component};
 use serde_json::{Value, json};
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -217,35 +217,27 @@ async fn main() {
     manifest["component"].as_object_mut().unwrap().remove("path");
     let b64 = base64::engine::general_purpose::STANDARD.encode(&linear_wasm);
     let client = reqwest::Client::new();
-    let mut activation = Vec::new();
-    for i in 0..30 {
-        manifest["version"] = json!(format!("2.0.{i}"));
-        let started = Instant::now();
-        let r = client
-            .put(format!("{}/connectors/linear", host.url))
-            .bearer_auth(&host.admin)
-            .json(&json!({"manifest": manifest, "component": b64}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        let r = client
-            .get(format!(
-                "{}/proxy/issues?integrated_account_id={acct}&limit=5",
-                host.url
-            ))
-            .bearer_auth(&host.admin)
-            .send()
-            .await
-            .unwrap();
-        let served = r.headers()["patchbay-connector-version"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(served.starts_with(&format!("linear@2.0.{i}#")), "{served}");
-        activation.push(started.elapsed());
-    }
-    activation.sort();
+    let activation = activation_times(
+        30,
+        |i| {
+            let mut m = manifest.clone();
+            m["version"] = json!(format!("2.0.{i}"));
+            client
+                .put(format!("{}/connectors/linear", host.url))
+                .bearer_auth(&host.admin)
+                .json(&json!({"manifest": m, "component": b64}))
+        },
+        || {
+            client
+                .get(format!(
+                    "{}/proxy/issues?integrated_account_id={acct}&limit=5",
+                    host.url
+                ))
+                .bearer_auth(&host.admin)
+        },
+        |i| format!("linear@2.0.{i}#"),
+    )
+    .await;
     println!(
         "Activation of a component version, PUT /connectors/linear to the first call served by it (30 times): p50 {:.1} ms, max {:.1} ms",
         activation[15].as_secs_f64() * 1e3,

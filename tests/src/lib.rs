@@ -416,6 +416,32 @@ pub fn write_connector(dir: &Path, manifest: &Value) {
     .unwrap();
 }
 
+/// Activation times, sorted: `runs` times, a connector change (`put(i)`, which must answer 200)
+/// up to the first `call()` served by it, i.e. whose `patchbay-connector-version` starts with
+/// `served(i)`.
+pub async fn activation_times(
+    runs: usize,
+    put: impl Fn(usize) -> reqwest::RequestBuilder,
+    call: impl Fn() -> reqwest::RequestBuilder,
+    served: impl Fn(usize) -> String,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let started = std::time::Instant::now();
+        let r = put(i).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let r = call().send().await.unwrap();
+        let by = r.headers()["patchbay-connector-version"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(by.starts_with(&served(i)), "{by}");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times
+}
+
 /// Follows an authorization URL through the provider and the host's callback, without following
 /// the final redirect; returns the query of the product's `redirect_uri` it points to.
 pub async fn run_authorization(authorize_url: &str) -> Vec<(String, String)> {

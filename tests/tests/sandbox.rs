@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use base64::Engine as _;
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
-use patchbay_tests::{Host, HostOptions, component};
+use patchbay_tests::{Host, HostOptions, Reply, component};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -34,6 +34,17 @@ async fn alive_server() -> MockServer {
         .await
 }
 
+/// `PUT /connectors/hostile` with a manifest and a built guest component.
+async fn put_hostile(host: &Host, manifest: &Value, guest: &str) -> Reply {
+    host.send(
+        Method::PUT,
+        "/connectors/hostile",
+        &host.admin,
+        Some(upload(manifest, &component(guest))),
+    )
+    .await
+}
+
 fn upload(manifest: &Value, wasm: &std::path::Path) -> Value {
     let bytes = std::fs::read(wasm).unwrap();
     json!({"manifest": manifest, "component": base64::engine::general_purpose::STANDARD.encode(bytes)})
@@ -48,18 +59,7 @@ async fn hostile_components_fail_alone_within_their_budgets() {
         })
         .await,
     );
-    let admin = host.admin.clone();
-    let put = host
-        .send(
-            Method::PUT,
-            "/connectors/hostile",
-            &admin,
-            Some(upload(
-                &hostile_manifest("1.0.0"),
-                &component("patchbay_hostile_component"),
-            )),
-        )
-        .await;
+    let put = put_hostile(&host, &hostile_manifest("1.0.0"), "patchbay_hostile_component").await;
     assert_eq!(put.status, 200, "{}", put.body);
 
     let alive = alive_server().await;
@@ -166,20 +166,10 @@ async fn hostile_components_fail_alone_within_their_budgets() {
 async fn components_outside_the_contract_never_load() {
     let host = Host::start().await;
     let admin = host.admin.clone();
-    let good = host
-        .send(
-            Method::PUT,
-            "/connectors/hostile",
-            &admin,
-            Some(upload(
-                &hostile_manifest("1.0.0"),
-                &component("patchbay_hostile_component"),
-            )),
-        )
-        .await;
+    let good = put_hostile(&host, &hostile_manifest("1.0.0"), "patchbay_hostile_component").await;
     assert_eq!(good.status, 200, "{}", good.body);
 
-    let problems = |r: &patchbay_tests::Reply| -> Vec<(String, String)> {
+    let problems = |r: &Reply| -> Vec<(String, String)> {
         let e = r.error(400, "invalid_request");
         assert!(
             e["message"]
@@ -202,17 +192,12 @@ async fn components_outside_the_contract_never_load() {
     };
 
     // Imports the network: refused at load, by name.
-    let r = host
-        .send(
-            Method::PUT,
-            "/connectors/hostile",
-            &admin,
-            Some(upload(
-                &hostile_manifest("2.0.0"),
-                &component("patchbay_forbidden_import_component"),
-            )),
-        )
-        .await;
+    let r = put_hostile(
+        &host,
+        &hostile_manifest("2.0.0"),
+        "patchbay_forbidden_import_component",
+    )
+    .await;
     let p = problems(&r);
     assert_eq!(p[0].0, "$.component", "{p:?}");
     assert!(p[0].1.contains("wasi:sockets/"), "{p:?}");
@@ -242,21 +227,19 @@ async fn components_outside_the_contract_never_load() {
     // A smoke call that crashes: the first resource is declared hostile.
     let mut crashing = hostile_manifest("2.0.2");
     crashing["resources"] = json!({"panic": {"methods": {"get": {"method": "GET", "path": "/x"}}}});
-    let p = problems(
-        &host
-            .send(
-                Method::PUT,
-                "/connectors/hostile",
-                &admin,
-                Some(upload(&crashing, &component("patchbay_hostile_component"))),
-            )
-            .await,
-    );
+    let p = problems(&put_hostile(&host, &crashing, "patchbay_hostile_component").await);
     assert_eq!(p[0].0, "$.component.hooks", "{p:?}");
     assert!(
         p[0].1.contains("smoke call failed") && p[0].1.contains("panicked"),
         "{p:?}"
     );
+
+    // A component whose `init` refuses the manifest.
+    let mut rejected = hostile_manifest("2.0.5");
+    rejected["display_name"] = json!("reject-init");
+    let p = problems(&put_hostile(&host, &rejected, "patchbay_hostile_component").await);
+    assert_eq!(p[0].0, "$.component.hooks", "{p:?}");
+    assert!(p[0].1.contains("init") && p[0].1.contains("not for me"), "{p:?}");
 
     // A declared component without its bytes, and bytes without a declared component.
     let p = problems(
@@ -293,17 +276,7 @@ async fn restarts_serve_the_stored_component_without_compiling_again() {
     };
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let host = Host::start_with(options()).await;
-    let put = host
-        .send(
-            Method::PUT,
-            "/connectors/hostile",
-            &host.admin.clone(),
-            Some(upload(
-                &hostile_manifest("1.0.7"),
-                &component("patchbay_hostile_component"),
-            )),
-        )
-        .await;
+    let put = put_hostile(&host, &hostile_manifest("1.0.7"), "patchbay_hostile_component").await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(host.state.registry.sandbox().compilations(), 1);
     let sha = put.body["component"]["sha256"].clone();

@@ -1,7 +1,8 @@
 //! A connector component that misbehaves on purpose, to test the sandbox's limits. Its
 //! `build_request` hook does what the resource name says: `ok` answers normally; `spin` loops
 //! forever; `bomb` allocates until memory runs out; `recurse` recurses until the stack
-//! overflows; `panic` panics.
+//! overflows; `panic` panics. Its `init` refuses a manifest whose `display_name` is
+//! `reject-init`.
 
 use patchbay_sdk::types::{Account, Call, HttpRequest};
 use patchbay_sdk::{Connector, HookError};
@@ -19,6 +20,13 @@ fn recurse(depth: u64, trail: &mut Vec<u64>) -> u64 {
 }
 
 impl Connector for Hostile {
+    fn init(manifest: String) -> Result<(), HookError> {
+        if manifest.contains("\"display_name\":\"reject-init\"") {
+            return Err(HookError::Invalid("this manifest is not for me".into()));
+        }
+        Ok(())
+    }
+
     fn build_request(account: Account, call: Call) -> Result<HttpRequest, HookError> {
         match call.resource.as_str() {
             "spin" => {
