@@ -160,11 +160,11 @@ impl CompiledUnified {
 }
 
 /// Collects problems while compiling.
-struct Ctx {
+struct Compiler {
     problems: Vec<Problem>,
 }
 
-impl Ctx {
+impl Compiler {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),
@@ -227,7 +227,7 @@ impl Connector {
 
     /// Compiles a manifest, reporting every problem at once.
     pub fn compile(manifest: Manifest) -> Result<Self, Vec<Problem>> {
-        let mut cx = Ctx { problems: Vec::new() };
+        let mut cx = Compiler { problems: Vec::new() };
         let valid_name = !manifest.name.is_empty()
             && manifest
                 .name
@@ -479,7 +479,7 @@ pub fn parse_manifest(value: Value) -> Result<Manifest, Problem> {
 }
 
 fn compile_lifecycle(
-    cx: &mut Ctx,
+    cx: &mut Compiler,
     lifecycle: Option<&Lifecycle>,
     resources: &BTreeMap<String, BTreeMap<String, CompiledMethod>>,
 ) -> CompiledLifecycle {
@@ -539,7 +539,7 @@ fn compile_lifecycle(
     }
 }
 
-fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {
+fn compile_auth(cx: &mut Compiler, auth: &Auth) -> CompiledAuth {
     match auth {
         Auth::None => CompiledAuth::None,
         Auth::ApiKey {
@@ -580,7 +580,7 @@ fn compile_auth(cx: &mut Ctx, auth: &Auth) -> CompiledAuth {
     }
 }
 
-fn compile_rate_limit(cx: &mut Ctx, rl: &RateLimitDialect) -> CompiledRateLimit {
+fn compile_rate_limit(cx: &mut Compiler, rl: &RateLimitDialect) -> CompiledRateLimit {
     for (field, h) in [("limit", &rl.limit), ("remaining", &rl.remaining)] {
         if let Some(h) = h {
             cx.header_name(&format!("$.rate_limit.{field}.header"), &h.header);
@@ -608,7 +608,7 @@ pub(crate) fn default_retry_after() -> HeaderTime {
     }
 }
 
-fn compile_pagination(cx: &mut Ctx, path: &str, p: &Pagination) -> CompiledPagination {
+fn compile_pagination(cx: &mut Compiler, path: &str, p: &Pagination) -> CompiledPagination {
     let mut req = |field: &str, src: &str| cx.expr(&format!("{path}.{field}"), src);
     let compiled = match p {
         Pagination::None => Some(CompiledPagination::None),

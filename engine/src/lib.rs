@@ -9,10 +9,12 @@
 //! [`Connector::build_request`] gives an [`HttpRequest`]; the host sends it and hands the answer
 //! to [`Connector::interpret`], which returns an [`Outcome`].
 
+pub mod call;
 pub mod connector;
 pub mod error_code;
 pub mod expr;
 mod fastpath;
+pub mod http;
 pub mod lifecycle;
 pub mod manifest;
 pub mod pagination;
@@ -23,12 +25,13 @@ pub mod response;
 pub mod template;
 pub mod unified;
 
+pub use call::{Account, Call, CallError, PageState};
 pub use connector::{CompiledMethod, CompiledUnified, Connector, Problem};
 pub use error_code::{ErrorCode, RemoteErrorCode};
 pub use expr::Expr;
+pub use http::{Headers, HttpRequest, HttpResponse};
 pub use manifest::{HttpMethod, Manifest};
 pub use ratelimit::RateLimitInfo;
 pub use rawpath::RawPage;
-pub use request::{Account, Call, CallError, HttpRequest, PageState};
-pub use response::{Headers, HttpResponse, Outcome, Payload, RemoteFailure};
+pub use response::{Outcome, Payload, RemoteFailure};
 pub use unified::UnifiedError;

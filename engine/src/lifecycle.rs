@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::call::{Account, Call, scope};
 use crate::expr::Expr;
-use crate::request::{Account, Call, scope};
 use crate::template::{Escape, JsonTemplate, Template};
 
 /// A compiled lifecycle step.

@@ -95,6 +95,27 @@ pub enum Auth {
     Oauth2(OAuth2),
 }
 
+impl Auth {
+    /// The OAuth2 settings, when the connector's accounts hold OAuth2 tokens.
+    pub fn oauth2(&self) -> Option<&OAuth2> {
+        match self {
+            Self::Oauth2(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The `type` key of this strategy.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ApiKey { .. } => "api_key",
+            Self::Bearer { .. } => "bearer",
+            Self::Basic { .. } => "basic",
+            Self::Oauth2(_) => "oauth2",
+        }
+    }
+}
+
 /// OAuth2 provider endpoints and quirks, as data.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -546,6 +567,27 @@ impl Hook {
             Hook::MapBack => "map_back",
             Hook::VerifyWebhook => "verify_webhook",
             Hook::MapWebhook => "map_webhook",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_kind_is_the_type_key() {
+        let kinds = [
+            serde_json::json!({"type": "none"}),
+            serde_json::json!({"type": "api_key", "in": "header", "name": "X-Key", "value": "{{credentials.k}}"}),
+            serde_json::json!({"type": "bearer"}),
+            serde_json::json!({"type": "basic", "username": "u"}),
+            serde_json::json!({"type": "oauth2", "grant": "client_credentials", "token_url": "https://x/token"}),
+        ];
+        for v in kinds {
+            let auth: Auth = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(auth.kind(), v["type"]);
+            assert_eq!(auth.oauth2().is_some(), auth.kind() == "oauth2");
         }
     }
 }

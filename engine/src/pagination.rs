@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 
+use crate::call::PageState;
 use crate::connector::CompiledPagination;
 use crate::expr::Expr;
+use crate::http::Headers;
 use crate::manifest::BodyOrQuery;
-use crate::request::PageState;
-use crate::response::Headers;
 
 /// A page's body as the strategies read it: a parsed `Value`, or raw text ([`crate::rawpath`]).
 pub(crate) trait PageBody {

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::connector::{CompiledRateLimit, default_retry_after};
+use crate::http::Headers;
 use crate::manifest::{FractionPart, HeaderNumber, HeaderTime, TimeUnit};
-use crate::response::Headers;
 
 /// Normalized rate-limit state of one vendor answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,12 +16,12 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::call::PageState;
 use crate::connector::{CompiledUnified, Connector};
 use crate::expr::Expr;
 use crate::fastpath::{FastExpr, Step};
+use crate::http::HttpResponse;
 use crate::pagination::PageBody;
-use crate::request::PageState;
-use crate::response::HttpResponse;
 
 /// One page of a list, already serialized.
 #[derive(Debug, Clone, PartialEq)]

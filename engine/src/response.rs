@@ -2,79 +2,13 @@
 
 use serde_json::{Value, json};
 
+use crate::call::PageState;
 use crate::connector::Connector;
 use crate::error_code::RemoteErrorCode;
 use crate::expr::type_name;
+use crate::http::{Headers, HttpResponse};
 use crate::pagination;
 use crate::ratelimit::{self, RateLimitInfo};
-use crate::request::PageState;
-
-/// Response headers with case-insensitive lookup.
-#[derive(Debug, Clone, Default)]
-pub struct Headers(Vec<(String, String)>);
-
-impl Headers {
-    /// Wraps header pairs (names are lower-cased).
-    pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
-        )
-    }
-
-    /// First value of a header.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every header, in order (names lower-cased).
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-
-    /// Every value of a header.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// As a JSON object for expressions (repeated headers joined with `, `).
-    pub fn to_json(&self) -> Value {
-        let mut map = serde_json::Map::new();
-        for (k, v) in &self.0 {
-            match map.get_mut(k) {
-                Some(Value::String(s)) => {
-                    s.push_str(", ");
-                    s.push_str(v);
-                }
-                _ => {
-                    map.insert(k.clone(), Value::String(v.clone()));
-                }
-            }
-        }
-        Value::Object(map)
-    }
-}
-
-/// A vendor HTTP answer.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: Headers,
-    /// Raw body.
-    pub body: Vec<u8>,
-    /// The URL that was requested: relative next-page links resolve against it (RFC 3986 §5).
-    pub url: Option<String>,
-}
 
 /// A successful result.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,12 +158,7 @@ impl Connector {
     }
 
     /// The normalized code when the answer is a failure (throttling in a 2xx body included).
-    fn error_code(
-        &self,
-        status: u16,
-        headers: &crate::response::Headers,
-        body: &Value,
-    ) -> Option<RemoteErrorCode> {
+    fn error_code(&self, status: u16, headers: &Headers, body: &Value) -> Option<RemoteErrorCode> {
         let needs_input = self.error_rules.iter().any(|r| r.when.is_some())
             || self.rate_limit.as_ref().is_some_and(|rl| rl.throttled.is_some());
         let input = if needs_input {

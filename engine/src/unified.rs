@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
+use crate::call::{Call, CallError};
 use crate::connector::{CompiledUnified, Connector};
-use crate::request::{Call, CallError};
 use crate::template::Escape;
 
 /// Why a unified call cannot be made.

@@ -1,4 +1,8 @@
-//! Runtime configuration of a host process.
+//! Runtime configuration of a host process: plain data, with the defaults in one place.
+//!
+//! Paths that default to sitting beside a SQLite database file (the master key file, the
+//! compiled-component cache) are derived here once, by [`Config::new`]; the modules that use them
+//! receive paths, never the database URL.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,8 +21,11 @@ pub struct Config {
     pub database_url: String,
     /// Directory of connector manifests.
     pub connectors_dir: PathBuf,
-    /// 32-byte master key; `None` reads `PATCHBAY_SECRET_KEY` or a key file beside the database.
+    /// 32-byte master key; `None` reads `PATCHBAY_SECRET_KEY`, then [`Config::key_file`].
     pub secret_key: Option<[u8; 32]>,
+    /// Where the master key is kept when `PATCHBAY_SECRET_KEY` is unset (created on first use);
+    /// `None` (an in-memory database): an ephemeral key.
+    pub key_file: Option<PathBuf>,
     /// Deadline of one vendor call.
     pub upstream_timeout: Duration,
     /// Largest request body accepted from callers.
@@ -76,7 +83,12 @@ impl Config {
     pub fn new(database_url: impl Into<String>, connectors_dir: impl Into<PathBuf>) -> Self {
         let database_url = database_url.into();
         Self {
-            database_url: database_url.clone(),
+            key_file: beside_database(&database_url, "key"),
+            sandbox: SandboxConfig {
+                cache_dir: beside_database(&database_url, "wasm-cache"),
+                ..SandboxConfig::default()
+            },
+            database_url,
             connectors_dir: connectors_dir.into(),
             secret_key: None,
             upstream_timeout: Duration::from_secs(30),
@@ -86,10 +98,6 @@ impl Config {
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),
             stuck_connecting_after: Duration::from_secs(300),
-            sandbox: SandboxConfig {
-                cache_dir: beside_database(&database_url, "wasm-cache"),
-                ..SandboxConfig::default()
-            },
         }
     }
 }
@@ -104,4 +112,18 @@ pub fn beside_database(database_url: &str, suffix: &str) -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from(format!("{path}.{suffix}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_paths_sit_beside_a_database_file() {
+        let c = Config::new("sqlite://data/p.db?mode=rwc", "connectors");
+        assert_eq!(c.key_file, Some(PathBuf::from("data/p.db.key")));
+        assert_eq!(c.sandbox.cache_dir, Some(PathBuf::from("data/p.db.wasm-cache")));
+        let memory = Config::new("sqlite::memory:", "connectors");
+        assert_eq!((memory.key_file, memory.sandbox.cache_dir), (None, None));
+    }
 }

@@ -2,27 +2,27 @@
 //!
 //! It owns what is the same for every integration — credentials (encrypted at rest), integrated
 //! accounts, API tokens, rate-limit normalization, the error taxonomy — and runs connectors that
-//! are data ([`patchbay_engine`]). Product services call it over HTTP ([`server::router`]).
+//! are data ([`patchbay_engine`]). Product services call it over HTTP ([`http::router`]).
+//!
+//! Modules, from the edge down (imports point down; a test checks there are no cycles):
+//! [`app`] wires everything; [`http`] is the API edge; [`calls`], [`accounts`] and [`oauth`] are
+//! the services; [`connectors`] (registry, validation, dispatch) and [`upstream`] (the vendor
+//! client) run connectors; [`store`], [`secrets`], [`sandbox`] and [`telemetry`] are the
+//! foundations. `docs/ARCHITECTURE.md` has the map.
 
-pub mod api;
-pub mod auth;
-pub mod cache;
+pub mod accounts;
+pub mod app;
+pub mod calls;
+pub mod clock;
 pub mod config;
-pub mod connect;
-pub mod crypto;
-pub mod cursor;
-pub mod error;
-pub mod executor;
-pub mod hooks;
-pub mod lifecycle;
+pub mod connectors;
+pub mod http;
 pub mod oauth;
-pub mod package;
-pub mod refresh;
-pub mod registry;
 pub mod sandbox;
-pub mod server;
+pub mod secrets;
 pub mod store;
-pub mod watch;
+pub mod telemetry;
+pub mod upstream;
 
+pub use app::{App, run, serve};
 pub use config::Config;
-pub use server::{AppState, run, serve};

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use patchbay::config::{Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
+use patchbay::connectors::{load_file, smoke, validate_text};
+use patchbay::sandbox::{Sandbox, SandboxConfig, package};
+use patchbay::telemetry::{self, LogFormat as Logs, log_shutdown_requested};
 
 #[derive(Parser)]
 #[command(name = "patchbay", version, about = "Patchbay connector runtime")]
@@ -48,6 +51,10 @@ enum Command {
         /// Where compiled components are cached (default: `<database file>.wasm-cache`).
         #[arg(long, env = "PATCHBAY_WASM_CACHE_DIR")]
         wasm_cache_dir: Option<PathBuf>,
+        /// The master key file, used when `PATCHBAY_SECRET_KEY` is unset (created `0600` on
+        /// first start; default: `<database file>.key`).
+        #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE")]
+        secret_key_file: Option<PathBuf>,
     },
     /// API tokens.
     Token {
@@ -110,15 +117,12 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PATCHBAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+impl From<LogFormat> for Logs {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => Logs::Text,
+            LogFormat::Json => Logs::Json,
+        }
     }
 }
 
@@ -135,7 +139,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown requested");
+    log_shutdown_requested();
 }
 
 #[tokio::main]
@@ -162,8 +166,9 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             wasm_cpu_ms,
             wasm_memory_mib,
             wasm_cache_dir,
+            secret_key_file,
         } => {
-            init_logging(log_format);
+            telemetry::init(log_format.into());
             let mut config = Config::new(database, connectors);
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
             config.public_url = public_url;
@@ -171,6 +176,9 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             config.sandbox.memory_bytes = wasm_memory_mib << 20;
             if wasm_cache_dir.is_some() {
                 config.sandbox.cache_dir = wasm_cache_dir;
+            }
+            if secret_key_file.is_some() {
+                config.key_file = secret_key_file;
             }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -198,7 +206,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
         } => {
             let mut failed = false;
             for file in &files {
-                match patchbay::registry::load_file(file) {
+                match load_file(file) {
                     Ok(c) => println!("{}: ok ({} {})", file.display(), c.name(), c.version()),
                     Err(report) => {
                         failed = true;
@@ -238,7 +246,7 @@ async fn build_component(
     output: Option<PathBuf>,
     engine: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    if let Err(report) = patchbay::registry::load_file(manifest) {
+    if let Err(report) = load_file(manifest) {
         print!("{report}");
         return Ok(ExitCode::FAILURE);
     }
@@ -257,18 +265,18 @@ async fn build_component(
     })?;
     let text =
         std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-    let component = patchbay::package::build(&engine_bytes, &text)?;
-    let embedded = patchbay::package::embedded_manifest(&component)
-        .context("the built component embeds no manifest")??;
+    let component = package::build(&engine_bytes, &text)?;
+    let embedded =
+        package::embedded_manifest(&component).context("the built component embeds no manifest")??;
     // Load and smoke-test it exactly as a host would before writing it.
-    let sandbox = patchbay::sandbox::Sandbox::new(patchbay::sandbox::SandboxConfig::default())?;
-    let connector = patchbay::registry::validate_text(&embedded).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    let sandbox = Sandbox::new(SandboxConfig::default())?;
+    let connector = validate_text(&embedded).map_err(|p| anyhow::anyhow!("{p:?}"))?;
     let loaded = sandbox.load(
         &component,
         &format!("{}@{}", connector.name(), connector.version()),
         &embedded,
     )?;
-    patchbay::registry::smoke(&loaded, &connector).await?;
+    smoke(&loaded, &connector).await?;
     let hooks = connector.hooks();
     let output = output.unwrap_or_else(|| manifest.with_extension("wasm"));
     std::fs::write(&output, &component).with_context(|| format!("cannot write {}", output.display()))?;

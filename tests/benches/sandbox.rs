@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
-use patchbay::registry::validate_text;
+use patchbay::connectors::validate_text;
 use patchbay::sandbox::{LoadedComponent, Sandbox, SandboxConfig};
 use patchbay_tests::mocks::{HubSpotMock, LinearMock, MockServer};
 use patchbay_tests::{Host, activation_times, bundled_connectors, component};
@@ -55,13 +55,13 @@ async fn hubspot_records(n: usize) -> Vec<Value> {
 fn compiled_hubspot() -> (Vec<u8>, String) {
     let text = std::fs::read_to_string(bundled_connectors().join("hubspot.json")).unwrap();
     let engine = std::fs::read(component("patchbay_manifest_component")).unwrap();
-    let wasm = patchbay::package::build(&engine, &text).unwrap();
+    let wasm = patchbay::sandbox::package::build(&engine, &text).unwrap();
     (wasm, text)
 }
 
 /// The manifest a component serves: embedded (a compiled manifest) or Linear's.
 fn manifest_of(wasm: &[u8]) -> String {
-    match patchbay::package::embedded_manifest(wasm) {
+    match patchbay::sandbox::package::embedded_manifest(wasm) {
         Some(m) => m.unwrap(),
         None => std::fs::read_to_string(bundled_connectors().join("linear.json")).unwrap(),
     }
@@ -251,7 +251,7 @@ async fn main() {
     let mut compiled = Vec::new();
     for i in 0..5 {
         m["version"] = json!(format!("3.0.{i}"));
-        let bytes = patchbay::package::build(&engine, &m.to_string()).unwrap();
+        let bytes = patchbay::sandbox::package::build(&engine, &m.to_string()).unwrap();
         let started = Instant::now();
         let r = client
             .put(format!("{}/connectors/hubspot", host.url))

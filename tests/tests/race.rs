@@ -4,6 +4,10 @@
 //! vendor. No account may end up in `needs_reauth`.
 //!
 //! `RACE_SECS` sets the load duration (default 60).
+//!
+//! A binary of its own, on purpose: it links only the mock vendors and the host-free fixtures
+//! (not the host, which runs as separate processes), and cargo runs it alone, so the 60 s of load
+//! share the machine with nothing else.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use patchbay_tests::mocks::{MockServer, OAuthProviderMock};
-use patchbay_tests::{copy_connectors, run_authorization, scratch_dir, write_acme_connector};
+use patchbay_mock_vendors::{MockServer, OAuthProviderMock};
+use patchbay_test_support::{copy_connectors, run_authorization, scratch_dir, write_acme_connector};
 use serde_json::{Value, json};
 
 const ACCOUNTS: usize = 200;

@@ -14,9 +14,13 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-use super::bindings::patchbay::connector::types as wit;
-use super::bindings::{Connector as Instance, ConnectorPre};
-use super::{Sandbox, State, TICK, wire};
+use super::config::{SandboxConfig, TICK};
+use super::guest::State;
+use super::guest::bindings::patchbay::connector::types as wit;
+use super::guest::bindings::{Connector as GuestInstance, ConnectorPre as GuestPre};
+use super::wire;
+use crate::telemetry::emit;
+use crate::telemetry::events::SANDBOX_CRASHED;
 
 /// A hook of the contract.
 pub type Hook = ManifestHook;
@@ -114,15 +118,16 @@ impl HostMonotonicClock for Frozen {
 
 struct Warm {
     store: Store<State>,
-    instance: Instance,
+    instance: GuestInstance,
     stderr: MemoryOutputPipe,
     calls: u32,
 }
 
 /// A validated component version, ready to serve hook calls.
 pub struct LoadedComponent {
-    sandbox: Arc<Sandbox>,
-    pre: ConnectorPre<State>,
+    engine: wasmtime::Engine,
+    config: Arc<SandboxConfig>,
+    pre: GuestPre<State>,
     label: Arc<str>,
     /// SHA-256 of the component bytes (hex).
     pub hash: String,
@@ -163,14 +168,16 @@ macro_rules! call_hook {
 
 impl LoadedComponent {
     pub(super) fn new(
-        sandbox: Arc<Sandbox>,
-        pre: ConnectorPre<State>,
+        engine: wasmtime::Engine,
+        config: Arc<SandboxConfig>,
+        pre: GuestPre<State>,
         label: &str,
         hash: String,
         manifest: &str,
     ) -> Self {
         Self {
-            sandbox,
+            engine,
+            config,
             pre,
             label: label.into(),
             hash,
@@ -339,7 +346,7 @@ impl LoadedComponent {
             Some(w) => w,
             None => self.instantiate(hook.as_str()).await?,
         };
-        let ticks = (self.sandbox.config.cpu_budget.as_micros() / TICK.as_micros()).max(1) as u64;
+        let ticks = (self.config.cpu_budget.as_micros() / TICK.as_micros()).max(1) as u64;
         let state = w.store.data_mut();
         state.ticks_left = ticks;
         state.hook = hook.as_str();
@@ -353,13 +360,13 @@ impl LoadedComponent {
             return;
         }
         let mut pool = self.warm.lock().expect("pool lock");
-        if pool.len() < self.sandbox.config.warm_instances {
+        if pool.len() < self.config.warm_instances {
             pool.push(w);
         }
     }
 
     async fn instantiate(&self, hook: &'static str) -> Result<Warm, HookFailure> {
-        let config = &self.sandbox.config;
+        let config = &self.config;
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -377,7 +384,7 @@ impl LoadedComponent {
             label: self.label.clone(),
             hook,
         };
-        let mut store = Store::new(&self.sandbox.engine, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         // Each tick that finds the guest running costs one tick of budget; in between, the
         // guest yields so a busy component never holds an executor thread for long.
@@ -439,7 +446,7 @@ impl LoadedComponent {
         stderr: &MemoryOutputPipe,
         seen: usize,
     ) -> HookFailure {
-        let config = &self.sandbox.config;
+        let config = &self.config;
         let reason = if e.downcast_ref::<BudgetExhausted>().is_some() {
             format!("exceeded its CPU budget of {} ms", config.cpu_budget.as_millis())
         } else {
@@ -469,7 +476,7 @@ impl LoadedComponent {
             reason,
             stderr: text[start..].to_owned(),
         };
-        tracing::warn!(error = %failure, "patchbay.component.crashed: instance discarded");
+        emit!(WARN, SANDBOX_CRASHED, error = %failure);
         failure
     }
 }

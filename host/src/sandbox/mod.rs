@@ -9,30 +9,25 @@
 //! no environment, no network, a frozen clock and a captured stderr.
 
 mod component;
+mod config;
+mod guest;
+pub mod package;
 mod wire;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, StoreLimits};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::telemetry::emit;
+use crate::telemetry::events::SANDBOX_POOLING_UNAVAILABLE;
+use guest::{State, bindings};
 
 pub use component::{Hook, HookFailure, LoadedComponent};
-
-/// Host bindings of `wit/connector.wit`.
-#[allow(missing_docs)]
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        world: "connector",
-        path: "../wit",
-        exports: { default: async },
-    });
-}
+pub use config::{SandboxConfig, TICK};
 
 /// Interfaces a component may import (versions aside). Everything else, sockets and HTTP among
 /// them, is refused at load. Rust's standard library imports the WASI ones; the host serves them
@@ -63,36 +58,6 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:filesystem/preopens",
 ];
 
-/// Interval of the epoch ticker: the granularity of CPU budgets.
-pub const TICK: Duration = Duration::from_millis(1);
-
-/// Limits applied to every hook call.
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    /// CPU time a hook call may use.
-    pub cpu_budget: Duration,
-    /// Linear memory a component instance may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Wasm stack, in bytes.
-    pub stack_bytes: usize,
-    /// Where compiled components are cached across restarts (`None`: memory only).
-    pub cache_dir: Option<PathBuf>,
-    /// Idle instances kept per component version for reuse.
-    pub warm_instances: usize,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self {
-            cpu_budget: Duration::from_millis(100),
-            memory_bytes: 64 << 20,
-            stack_bytes: 512 << 10,
-            cache_dir: None,
-            warm_instances: 16,
-        }
-    }
-}
-
 /// Why a component cannot be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
@@ -112,50 +77,11 @@ pub enum LoadError {
     World(String),
 }
 
-/// Per-store state.
-pub struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-    /// Epoch ticks left in the current call's CPU budget.
-    ticks_left: u64,
-    /// `name@version#revision hook`, for log lines.
-    label: Arc<str>,
-    hook: &'static str,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl bindings::patchbay::connector::types::Host for State {}
-
-impl bindings::patchbay::connector::log::Host for State {
-    fn log(&mut self, level: bindings::patchbay::connector::log::Level, message: String) {
-        use bindings::patchbay::connector::log::Level;
-        let (label, hook) = (&*self.label, self.hook);
-        // Guest text is data: bounded, and logged as a field.
-        let message: String = message.chars().take(2000).collect();
-        match level {
-            Level::Trace => tracing::trace!(connector = label, hook, message, "patchbay.component.log"),
-            Level::Debug => tracing::debug!(connector = label, hook, message, "patchbay.component.log"),
-            Level::Info => tracing::info!(connector = label, hook, message, "patchbay.component.log"),
-            Level::Warn => tracing::warn!(connector = label, hook, message, "patchbay.component.log"),
-            Level::Error => tracing::error!(connector = label, hook, message, "patchbay.component.log"),
-        }
-    }
-}
-
 /// The process's Wasm engine and what every component shares.
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<State>,
-    config: SandboxConfig,
+    config: Arc<SandboxConfig>,
     compiled: Mutex<HashMap<String, Component>>,
     compilations: std::sync::atomic::AtomicU64,
 }
@@ -189,7 +115,7 @@ impl Sandbox {
             Ok(e) => e,
             Err(e) => {
                 // A machine without the address space for the pool still serves, just slower.
-                tracing::warn!(error = %e, "patchbay.sandbox.pooling_unavailable: using on-demand allocation");
+                emit!(WARN, SANDBOX_POOLING_UNAVAILABLE, error = %e);
                 c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
                 Engine::new(&c)?
             }
@@ -213,7 +139,7 @@ impl Sandbox {
         Ok(Arc::new(Self {
             engine,
             linker,
-            config,
+            config: Arc::new(config),
             compiled: Mutex::new(HashMap::new()),
             compilations: std::sync::atomic::AtomicU64::new(0),
         }))
@@ -232,15 +158,10 @@ impl Sandbox {
     /// Compiles (or finds compiled) and validates a component serving `manifest` (handed to its
     /// `init` on every new instance); see [`LoadedComponent::smoke`] for the smoke test. `label`
     /// names it in errors and logs.
-    pub fn load(
-        self: &Arc<Self>,
-        bytes: &[u8],
-        label: &str,
-        manifest: &str,
-    ) -> Result<LoadedComponent, LoadError> {
+    pub fn load(&self, bytes: &[u8], label: &str, manifest: &str) -> Result<LoadedComponent, LoadError> {
         // An embedded manifest is data for `init`, not code: components that differ only in it
         // share one compiled artifact.
-        let component = self.compile(&crate::package::without_manifest(bytes))?;
+        let component = self.compile(&package::without_manifest(bytes))?;
         check_imports(&self.engine, &component)?;
         let pre = self
             .linker
@@ -248,7 +169,8 @@ impl Sandbox {
             .map_err(|e| LoadError::World(format!("{e:#}")))?;
         let pre = bindings::ConnectorPre::new(pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
         Ok(LoadedComponent::new(
-            self.clone(),
+            self.engine.clone(),
+            self.config.clone(),
             pre,
             label,
             hex::encode(Sha256::digest(bytes)),

@@ -7,7 +7,7 @@ use patchbay_engine::{
 };
 use serde_json::Value;
 
-use super::bindings::patchbay::connector::types as wit;
+use super::guest::bindings::patchbay::connector::types as wit;
 
 /// The non-secret part of an account: credentials never enter a component.
 pub fn account(account: &Account<'_>) -> wit::Account {

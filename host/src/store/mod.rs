@@ -1,208 +1,61 @@
-//! Persistence: API tokens and integrated accounts, through sqlx (SQLite in WAL mode by default).
+//! Persistence: one [`Store`] facade over a closed set of backends, chosen by the database URL
+//! at startup. SQLite (embedded, the default) is the only backend today; a second one is a new
+//! [`Backend`] variant with the same methods, and the compiler lists every method it lacks.
 //!
-//! Queries use `$n` placeholders and portable types so the same SQL can run on PostgreSQL.
+//! The facade owns what is the same for every backend: the state machine's check before a
+//! status change, API-token hashing, and the short-lived caches of the per-request lookups
+//! (tokens, accounts), which it invalidates on every write it makes. Backends only read and write.
+//! Nothing above this module names a backend's types.
 
-use std::str::FromStr;
+mod cache;
+mod error;
+mod records;
+mod sqlite;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
-use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
 
-use crate::cache::TtlCache;
+use crate::accounts::detail::StatusDetail;
+use crate::accounts::model::{AccountFilter, AccountRow, AccountStatus};
+use crate::accounts::principal::Principal;
+use crate::accounts::state_machine::{AccountEvent, Transition, check};
+use crate::clock::now_ms;
+use crate::telemetry::emit;
+use crate::telemetry::events::ACCOUNT_TRANSITION;
+use cache::TtlCache;
+use sqlite::SqliteStore;
 
-mod connectors;
-mod lifecycle;
-mod tokens;
+pub use error::StoreError;
+pub use records::{AccountEventRecord, ConnectorVersion, NewVersion, OAuthStateRow, TokenUpdate};
 
-pub use connectors::{ConnectorVersion, NewVersion};
-pub use lifecycle::{TokenTimes, Transition};
-pub use tokens::{OAuthStateRow, TokenUpdate};
+/// How long looked-up tokens and accounts are reused without asking the database.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// Storage failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    /// Migrations failed.
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A stored value is corrupt.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    /// The transition is not in the state machine's table.
-    #[error(transparent)]
-    Illegal(#[from] crate::lifecycle::IllegalTransition),
-    /// The account changed status meanwhile (another request or host won).
-    #[error("account {id} is no longer {expected}")]
-    Conflict {
-        /// Account.
-        id: String,
-        /// The status the change was based on.
-        expected: &'static str,
-    },
-}
-
-/// Who is calling: the identity behind an API token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// Token id (not the token).
-    pub token_id: String,
-    /// Admin tokens manage everything.
-    pub admin: bool,
-    /// A tenant token sees only this tenant's accounts.
-    pub tenant_id: Option<String>,
-}
-
-impl Principal {
-    /// Whether this principal may see an account of `tenant_id`.
-    pub fn can_see(&self, tenant_id: &str) -> bool {
-        self.admin || self.tenant_id.as_deref() == Some(tenant_id)
-    }
-}
-
-/// States of an integrated account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountStatus {
-    /// Credentials stored, post-install and validation running.
-    Connecting,
-    /// Usable.
-    Active,
-    /// The vendor rejects the credentials; the end user must reconnect.
-    NeedsReauth,
-    /// A validation request failed.
-    ValidationError,
-    /// A post-install step failed.
-    PostInstallError,
-}
-
-impl AccountStatus {
-    /// Name as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connecting => "connecting",
-            Self::Active => "active",
-            Self::NeedsReauth => "needs_reauth",
-            Self::ValidationError => "validation_error",
-            Self::PostInstallError => "post_install_error",
-        }
-    }
-}
-
-impl FromStr for AccountStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "connecting" => Self::Connecting,
-            "active" => Self::Active,
-            "needs_reauth" => Self::NeedsReauth,
-            "validation_error" => Self::ValidationError,
-            "post_install_error" => Self::PostInstallError,
-            other => return Err(format!("unknown account status {other:?}")),
-        })
-    }
-}
-
-/// A stored integrated account (credentials still sealed).
+/// The storage backends (closed: one `match` per operation).
 #[derive(Debug, Clone)]
-pub struct AccountRow {
-    /// Id.
-    pub id: String,
-    /// Connector name.
-    pub connector: String,
-    /// Owning tenant.
-    pub tenant_id: String,
-    /// Lifecycle state.
-    pub status: AccountStatus,
-    /// Sealed credentials JSON.
-    pub credentials: Vec<u8>,
-    /// Non-secret context.
-    pub context: Value,
-    /// Base URL override.
-    pub base_url: Option<String>,
-    /// Creation time, epoch ms.
-    pub created_at: i64,
-    /// Last change, epoch ms.
-    pub updated_at: i64,
-    /// Last failure: `{"step", "message", "at"}` (null when healthy).
-    pub status_detail: Option<Value>,
-    /// OAuth: when the access token was obtained, epoch ms.
-    pub token_obtained_at: Option<i64>,
-    /// OAuth: when the access token expires, epoch ms.
-    pub token_expires_at: Option<i64>,
-    /// OAuth: when the scheduler refreshes next, epoch ms.
-    pub next_refresh_at: Option<i64>,
-    /// OAuth: consecutive transient refresh failures.
-    pub refresh_failures: i64,
-    /// OAuth: first of the current run of transient refresh failures, epoch ms.
-    pub refresh_failing_since: Option<i64>,
+enum Backend {
+    /// Embedded SQLite.
+    Sqlite(SqliteStore),
 }
 
-impl AccountRow {
-    /// A new account (status `connecting`) with sealed credentials.
-    pub fn new(
-        id: String,
-        connector: String,
-        tenant_id: String,
-        credentials: Vec<u8>,
-        context: Value,
-        base_url: Option<String>,
-    ) -> Self {
-        let now = now_ms();
-        Self {
-            id,
-            connector,
-            tenant_id,
-            status: AccountStatus::Connecting,
-            credentials,
-            context,
-            base_url,
-            created_at: now,
-            updated_at: now,
-            status_detail: None,
-            token_obtained_at: None,
-            token_expires_at: None,
-            next_refresh_at: None,
-            refresh_failures: 0,
-            refresh_failing_since: None,
+/// Runs `$e` with `$b` bound to the backend.
+macro_rules! on_backend {
+    ($self:ident, $b:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => $e,
         }
-    }
-}
-
-/// Filters of the account list.
-#[derive(Debug, Clone, Default)]
-pub struct AccountFilter {
-    /// Only this status.
-    pub status: Option<AccountStatus>,
-    /// Only this connector.
-    pub connector: Option<String>,
-    /// Only this tenant.
-    pub tenant_id: Option<String>,
+    };
 }
 
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
+    backend: Backend,
     principals: Arc<TtlCache<String, Principal>>,
-    pub(crate) accounts: Arc<TtlCache<String, AccountRow>>,
-}
-
-/// How long looked-up tokens and accounts are reused without asking the database.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
-
-/// Current time in epoch milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    accounts: Arc<TtlCache<String, AccountRow>>,
 }
 
 fn hash_token(token: &str) -> String {
@@ -210,61 +63,35 @@ fn hash_token(token: &str) -> String {
 }
 
 impl Store {
-    /// Connects (creating the SQLite file if needed) and runs migrations.
-    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        // An in-memory database exists per connection: keep exactly one.
-        let max = if database_url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self::with_pool(pool, DEFAULT_CACHE_TTL))
-    }
-
-    fn with_pool(pool: SqlitePool, ttl: Duration) -> Self {
-        Self {
-            pool,
-            principals: Arc::new(TtlCache::new(ttl, 10_000)),
-            accounts: Arc::new(TtlCache::new(ttl, 100_000)),
-        }
-    }
-
-    /// The same database with another cache TTL (zero: always ask the database).
-    pub fn with_cache_ttl(&self, ttl: Duration) -> Self {
-        Self::with_pool(self.pool.clone(), ttl)
-    }
-
-    /// A write transaction. SQLite: `BEGIN IMMEDIATE`, which takes the write lock up front (and
-    /// so waits under `busy_timeout`); a deferred transaction that reads first fails with
-    /// SQLITE_BUSY_SNAPSHOT when another process writes in between.
-    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Connects to the database `url` names (creating a SQLite file if needed) and applies that
+    /// backend's migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let backend = if SqliteStore::accepts(url) {
+            Backend::Sqlite(SqliteStore::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(Self {
+            backend,
+            principals: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 10_000)),
+            accounts: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 100_000)),
+        })
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        on_backend!(self, b => b.ping().await)
     }
+
+    // API tokens.
 
     /// Creates an API token and returns it (only its hash is stored).
     pub async fn create_token(&self, admin: bool, tenant_id: Option<&str>) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = format!("pbt_{}", hex::encode(raw));
-        sqlx::query("INSERT INTO api_tokens (id, token_hash, admin, tenant_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(hash_token(&token))
-            .bind(admin)
-            .bind(tenant_id)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        on_backend!(self, b => b.insert_token(&id, &hash_token(&token), admin, tenant_id, now_ms()).await)?;
         Ok(token)
     }
 
@@ -275,28 +102,18 @@ impl Store {
         if let Some(hit) = self.principals.get(&hash) {
             return Ok(Some(hit));
         }
-        let row = sqlx::query("SELECT id, admin, tenant_id FROM api_tokens WHERE token_hash = $1")
-            .bind(&hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let principal = row.map(|r| Principal {
-            token_id: r.get("id"),
-            admin: r.get("admin"),
-            tenant_id: r.get("tenant_id"),
-        });
+        let principal = on_backend!(self, b => b.principal(&hash).await)?;
         if let Some(p) = &principal {
             self.principals.insert(hash, p.clone());
         }
         Ok(principal)
     }
 
-    /// One account.
+    // Integrated accounts.
+
+    /// One account, read from the database.
     pub async fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let account = row.map(|r| account_from_row(&r)).transpose()?;
+        let account = on_backend!(self, b => b.account(id).await)?;
         match &account {
             Some(a) => self.accounts.insert(id.to_owned(), a.clone()),
             None => self.accounts.remove(&id.to_owned()),
@@ -313,41 +130,178 @@ impl Store {
     }
 
     /// Accounts matching a filter, oldest first.
-    pub async fn accounts(&self, f: &AccountFilter) -> Result<Vec<AccountRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM integrated_accounts WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR connector = $2) \
-             AND ($3 IS NULL OR tenant_id = $3) ORDER BY created_at, id",
-        )
-        .bind(f.status.map(AccountStatus::as_str))
-        .bind(&f.connector)
-        .bind(&f.tenant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(account_from_row).collect()
+    pub async fn accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountRow>, StoreError> {
+        on_backend!(self, b => b.accounts(filter).await)
     }
-}
 
-pub(crate) fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccountRow, StoreError> {
-    let status: String = r.get("status");
-    let context: String = r.get("context");
-    Ok(AccountRow {
-        id: r.get("id"),
-        connector: r.get("connector"),
-        tenant_id: r.get("tenant_id"),
-        status: status.parse().map_err(StoreError::Corrupt)?,
-        credentials: r.get("credentials"),
-        context: serde_json::from_str(&context).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        base_url: r.get("base_url"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
-        status_detail: r
-            .get::<Option<String>, _>("status_detail")
-            .map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()?,
-        token_obtained_at: r.get("token_obtained_at"),
-        token_expires_at: r.get("token_expires_at"),
-        next_refresh_at: r.get("next_refresh_at"),
-        refresh_failures: r.get("refresh_failures"),
-        refresh_failing_since: r.get("refresh_failing_since"),
-    })
+    /// Inserts a new account in `connecting`, with its `created` event.
+    pub async fn create_account(&self, account: &AccountRow, actor: &str) -> Result<(), StoreError> {
+        check(None, AccountStatus::Connecting, AccountEvent::Created)?;
+        on_backend!(self, b => b.create_account(account, actor).await)
+    }
+
+    /// Applies a transition, with its audit entry and outbox event, in one transaction; fails if
+    /// the table forbids it ([`StoreError::Illegal`]) or the account's status changed since
+    /// `t.account` was read ([`StoreError::Conflict`]).
+    pub async fn transition(&self, t: &Transition<'_>) -> Result<(), StoreError> {
+        check(Some(t.account.status), t.to, t.event)?;
+        let done = on_backend!(self, b => b.transition(t).await);
+        self.accounts.remove(&t.account.id);
+        done?;
+        emit!(
+            INFO,
+            ACCOUNT_TRANSITION,
+            account = %t.account.id,
+            from = t.account.status.as_str(),
+            to = t.to.as_str(),
+            event = t.event.as_str(),
+            actor = t.actor
+        );
+        Ok(())
+    }
+
+    /// Replaces an account's `status_detail` without a transition (a retry failing the same way).
+    pub async fn set_detail(&self, id: &str, detail: &StatusDetail) -> Result<(), StoreError> {
+        let done = on_backend!(self, b => b.set_detail(id, detail).await);
+        self.accounts.remove(&id.to_owned());
+        done
+    }
+
+    /// Deletes an account, with its `deleted` event; false when it did not exist.
+    pub async fn delete_account(&self, account: &AccountRow, actor: &str) -> Result<bool, StoreError> {
+        self.accounts.remove(&account.id);
+        let done = on_backend!(self, b => b.delete_account(account, actor).await);
+        self.accounts.remove(&account.id);
+        done
+    }
+
+    /// The audit log of an account, oldest first.
+    pub async fn events(&self, account_id: &str) -> Result<Vec<AccountEventRecord>, StoreError> {
+        on_backend!(self, b => b.events(account_id).await)
+    }
+
+    /// Undelivered outbox events, oldest first (the webhook delivery work consumes these).
+    pub async fn outbox_pending(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        on_backend!(self, b => b.outbox_pending(limit).await)
+    }
+
+    // OAuth tokens and refresh.
+
+    /// Takes the refresh lease of an account for `ttl_ms` unless another owner holds a live one.
+    pub async fn try_lease(&self, id: &str, owner: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.try_lease(id, owner, ttl_ms).await)
+    }
+
+    /// Releases the lease, if `owner` holds it (never someone else's).
+    pub async fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        on_backend!(self, b => b.release_lease(id, owner).await)
+    }
+
+    /// Stores refreshed tokens (rotated refresh token included) and releases the lease, in one
+    /// statement; false when `owner` no longer holds the lease (nothing is written then).
+    pub async fn store_tokens(
+        &self,
+        id: &str,
+        owner: &str,
+        update: &TokenUpdate,
+    ) -> Result<bool, StoreError> {
+        let done = on_backend!(self, b => b.store_tokens(id, owner, update).await);
+        self.accounts.remove(&id.to_owned());
+        done
+    }
+
+    /// Records a transient refresh failure and when to try again; releases the lease.
+    pub async fn refresh_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        failing_since: i64,
+        next_refresh_at: i64,
+        detail: &StatusDetail,
+    ) -> Result<(), StoreError> {
+        let done =
+            on_backend!(self, b => b.refresh_failed(id, owner, failing_since, next_refresh_at, detail).await);
+        self.accounts.remove(&id.to_owned());
+        done
+    }
+
+    /// Stops scheduled refreshes of an account (it has no refresh path).
+    pub async fn clear_refresh_schedule(&self, id: &str) -> Result<(), StoreError> {
+        let done = on_backend!(self, b => b.clear_refresh_schedule(id).await);
+        self.accounts.remove(&id.to_owned());
+        done
+    }
+
+    /// Active OAuth accounts whose scheduled refresh time has come.
+    pub async fn due_for_refresh(&self, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.due_for_refresh(now, limit).await)
+    }
+
+    /// Records that a token the database believed valid was rejected (`drift_ms` = expires_at - now).
+    pub async fn record_drift(&self, id: &str, connector: &str, drift_ms: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.record_drift(id, connector, drift_ms).await)
+    }
+
+    /// Recorded drifts of an account, oldest first.
+    pub async fn drifts(&self, id: &str) -> Result<Vec<i64>, StoreError> {
+        on_backend!(self, b => b.drifts(id).await)
+    }
+
+    // OAuth apps and pending authorizations.
+
+    /// Stores a connector's sealed OAuth app settings.
+    pub async fn put_oauth_app(&self, connector: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        on_backend!(self, b => b.put_oauth_app(connector, sealed).await)
+    }
+
+    /// A connector's sealed OAuth app settings.
+    pub async fn oauth_app(&self, connector: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        on_backend!(self, b => b.oauth_app(connector).await)
+    }
+
+    /// Records a pending authorization.
+    pub async fn insert_oauth_state(&self, state: &OAuthStateRow) -> Result<(), StoreError> {
+        on_backend!(self, b => b.insert_oauth_state(state).await)
+    }
+
+    /// Takes a pending authorization: it is deleted, so a `state` works once. Expired ones are
+    /// returned too (the caller refuses them) and swept.
+    pub async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthStateRow>, StoreError> {
+        on_backend!(self, b => b.take_oauth_state(state_hash).await)
+    }
+
+    // Connector revisions.
+
+    /// Stores a new revision (unless the same content is already stored) and makes the revision
+    /// with this content active when it is new, when `activate_existing`, or when the connector
+    /// has no active revision. Returns it, and whether it was created.
+    pub async fn store_connector_version(
+        &self,
+        new: NewVersion<'_>,
+        activate_existing: bool,
+    ) -> Result<(ConnectorVersion, bool), StoreError> {
+        on_backend!(self, b => b.store_connector_version(new, activate_existing).await)
+    }
+
+    /// Makes a stored revision active.
+    pub async fn activate_connector(
+        &self,
+        name: &str,
+        revision: i64,
+    ) -> Result<Option<ConnectorVersion>, StoreError> {
+        on_backend!(self, b => b.activate_connector(name, revision).await)
+    }
+
+    /// The active revision of every connector, with its component's bytes.
+    pub async fn active_connectors(&self) -> Result<Vec<ConnectorVersion>, StoreError> {
+        on_backend!(self, b => b.active_connectors().await)
+    }
+
+    /// Every revision of a connector, newest first, and the active revision.
+    pub async fn connector_versions(
+        &self,
+        name: &str,
+    ) -> Result<(Vec<ConnectorVersion>, Option<i64>), StoreError> {
+        on_backend!(self, b => b.connector_versions(name).await)
+    }
 }

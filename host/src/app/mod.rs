@@ -1,0 +1,165 @@
+//! The composition root: builds every service from the configuration, hands each only the
+//! handles it uses, starts the background tasks (token refresh scheduler, connector directory
+//! watcher) and serves the router until shutdown. Nothing imports this module but the binary,
+//! the library's re-exports and tests.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::accounts::{Accounts, Installer};
+use crate::calls::Calls;
+use crate::config::Config;
+use crate::connectors::{Registry, watch};
+use crate::http::{HttpState, router};
+use crate::oauth::{OAuthApps, OAuthFlows, Refresher, scheduler};
+use crate::sandbox::Sandbox;
+use crate::secrets::{Secrets, load_master_key};
+use crate::store::Store;
+use crate::telemetry::events::{APP_LISTEN, APP_STOPPED};
+use crate::telemetry::{Metrics, emit};
+use crate::upstream::Upstream;
+
+/// A host's services, built and wired.
+#[derive(Debug)]
+pub struct App {
+    /// The database.
+    pub store: Store,
+    /// Credential sealing.
+    pub secrets: Secrets,
+    /// Live connectors (and their sandbox).
+    pub registry: Arc<Registry>,
+    /// Token refresh.
+    pub refresher: Arc<Refresher>,
+    /// What the routes call.
+    pub http: HttpState,
+    /// The host's metrics.
+    pub metrics: Arc<Metrics>,
+    config: Config,
+}
+
+impl App {
+    /// Opens the database, loads the master key and the connectors, and wires the services.
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url).await?;
+        let secrets = Secrets::new(load_master_key(config.secret_key, config.key_file.as_deref())?);
+        let metrics = Arc::new(Metrics::default());
+        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        let registry =
+            Arc::new(Registry::open(&config.connectors_dir, store.clone(), sandbox, metrics.clone()).await);
+        let upstream = Upstream::new(config.upstream_timeout, config.max_upstream_body_bytes);
+        // Token endpoints: never follow a redirect with a client secret or a code.
+        let oauth_http = reqwest::Client::builder()
+            .timeout(config.upstream_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let apps = OAuthApps::new(store.clone(), secrets.clone());
+        let refresher = Arc::new(Refresher::new(
+            store.clone(),
+            registry.clone(),
+            secrets.clone(),
+            apps.clone(),
+            oauth_http.clone(),
+            config.refresh.clone(),
+            config.upstream_timeout,
+        ));
+        let installer = Installer::new(
+            store.clone(),
+            registry.clone(),
+            upstream.clone(),
+            refresher.clone(),
+            secrets.clone(),
+        );
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            registry.clone(),
+            installer.clone(),
+            refresher.clone(),
+            apps.clone(),
+            secrets.clone(),
+            oauth_http.clone(),
+            config.stuck_connecting_after,
+        ));
+        let flows = Arc::new(OAuthFlows::new(
+            store.clone(),
+            registry.clone(),
+            apps,
+            secrets.clone(),
+            installer,
+            oauth_http,
+            config.oauth_state_ttl,
+            config.public_url.as_deref(),
+        ));
+        let calls = Arc::new(Calls::new(
+            store.clone(),
+            registry.clone(),
+            upstream,
+            refresher.clone(),
+            secrets.clone(),
+        ));
+        let http = HttpState {
+            store: store.clone(),
+            registry: registry.clone(),
+            accounts,
+            flows,
+            calls,
+        };
+        Ok(Self {
+            store,
+            secrets,
+            registry,
+            refresher,
+            http,
+            metrics,
+            config: config.clone(),
+        })
+    }
+
+    /// The configuration the host started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = Arc::new(App::open(&config).await?);
+    serve(listener, app, shutdown).await
+}
+
+/// Serves an already-opened app: starts the refresh scheduler and the directory watcher, serves
+/// until `shutdown`, then stops both.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    emit!(INFO, APP_LISTEN, %addr);
+    app.http.flows.default_public_url(&format!("http://{addr}"));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler::run(
+        app.refresher.clone(),
+        app.store.clone(),
+        stop_rx.clone(),
+    ));
+    let watcher = watch::spawn(app.registry.clone(), stop_rx);
+    // Small JSON answers must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(app.http.clone(), app.config.max_body_bytes))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    drop(watcher);
+    emit!(INFO, APP_STOPPED);
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! A successful call's answer: status, JSON body bytes, the vendor's rate-limit state and the
+//! connector version that served it. The HTTP edge writes it out with the IETF `ratelimit-*`
+//! headers and `patchbay-connector-version`.
+
+use patchbay_engine::RateLimitInfo;
+use serde_json::Value;
+
+/// A call's answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Vec<u8>,
+    /// The vendor's rate-limit state.
+    pub rate_limit: RateLimitInfo,
+    /// `name@version#revision`.
+    pub served_by: String,
+}
+
+impl Answer {
+    /// An answer with a JSON value body.
+    pub fn json(status: u16, body: &Value, rate_limit: RateLimitInfo, served_by: String) -> Self {
+        Self {
+            status,
+            body: serde_json::to_vec(body).expect("JSON serializes"),
+            rate_limit,
+            served_by,
+        }
+    }
+
+    /// A list page whose records are already serialized (`records_json` is a JSON array).
+    pub fn page(
+        count: usize,
+        next_cursor: Option<&str>,
+        records_json: &[u8],
+        rate_limit: RateLimitInfo,
+        served_by: String,
+    ) -> Self {
+        let mut body = Vec::with_capacity(records_json.len() + 256);
+        body.extend_from_slice(format!("{{\"result_count\":{count},\"next_cursor\":").as_bytes());
+        serde_json::to_writer(&mut body, &next_cursor).expect("writing to a Vec");
+        body.extend_from_slice(b",\"result\":");
+        body.extend_from_slice(records_json);
+        body.push(b'}');
+        Self {
+            status: 200,
+            body,
+            rate_limit,
+            served_by,
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! One call in progress: the account it is for (visible to the caller, active, its token fresh),
+//! its decrypted credentials and live connector; sending with the vendor-401 policy; cursors;
+//! reading the answer.
+
+use std::sync::Arc;
+
+use patchbay_engine::{Account, Call, HttpResponse, Payload, RateLimitInfo, RemoteErrorCode};
+use serde_json::{Map, Value};
+
+use super::answer::Answer;
+use super::cursor::Resume;
+use super::error::{CallsError, RemoteAnswer};
+use super::query::CallQuery;
+use super::service::Calls;
+use crate::accounts::detail::{Phase, StatusDetail};
+use crate::accounts::lookup::visible_account;
+use crate::accounts::model::{AccountRow, AccountStatus};
+use crate::accounts::principal::Principal;
+use crate::accounts::state_machine::{AccountEvent, Transition};
+use crate::clock::now_ms;
+use crate::connectors::{Classification, LiveConnector};
+use crate::oauth::refresh::{Reason, RefreshClass};
+use crate::oauth::times::fresh_enough;
+use crate::telemetry::emit;
+use crate::telemetry::events::{CALL_NEEDS_REAUTH_FAILED, CALL_REMOTE_ERROR, CALL_USING_CURRENT_TOKEN};
+
+/// The audit actor of changes a call makes (a 401 moving an account to `needs_reauth`).
+const ACTOR: &str = "proxy";
+
+/// A resolved call.
+pub struct CallContext {
+    /// The account.
+    pub account: AccountRow,
+    /// Its decrypted credentials.
+    pub credentials: Value,
+    /// Its connector.
+    pub connector: Arc<LiveConnector>,
+    /// The caller's query without reserved parameters (the first page's, once resumed).
+    pub query: Vec<(String, String)>,
+    /// `limit` (the first page's, once resumed).
+    pub limit: Option<u64>,
+    /// `next_cursor`.
+    pub cursor: Option<String>,
+    /// Whether records keep the vendor's original in `remote_data`.
+    pub remote_data: bool,
+}
+
+impl CallContext {
+    /// Resolves the account `query` names for `principal`: it must be visible, its connector
+    /// loaded, the account active and its token fresh (refreshed here when it expires soon).
+    pub async fn resolve(calls: &Calls, principal: &Principal, query: CallQuery) -> Result<Self, CallsError> {
+        let mut account = visible_account(&calls.store, principal, &query.account_id, true).await?;
+        let connector = calls
+            .registry
+            .get(&account.connector)
+            .ok_or_else(|| CallsError::ConnectorNotLoaded(account.connector.clone()))?;
+        if account.status != AccountStatus::Active {
+            return Err(CallsError::NotActive(account.status));
+        }
+        if !fresh_enough(calls.refresher.config(), &account, now_ms()) {
+            account = refresh_before_call(calls, account).await?;
+        }
+        let credentials = calls
+            .secrets
+            .open_credentials(&account.id, &account.credentials)?;
+        Ok(Self {
+            account,
+            credentials,
+            connector,
+            query: query.rest,
+            limit: query.limit,
+            cursor: query.cursor,
+            remote_data: !query.no_remote_data,
+        })
+    }
+
+    /// `patchbay-connector-version`: what serves the call.
+    pub fn served_by(&self) -> String {
+        self.connector.served_by()
+    }
+
+    /// Continues from `next_cursor`, if given: the query and limit become the first page's, so a
+    /// cursor alone continues the same list.
+    pub fn resume(
+        &mut self,
+        calls: &Calls,
+        scope: &str,
+    ) -> Result<Option<patchbay_engine::PageState>, CallsError> {
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
+        let resume = calls.cursors.decode(cursor, &self.account.id, scope)?;
+        self.query = resume.query;
+        self.limit = resume.limit;
+        Ok(Some(resume.page))
+    }
+
+    /// The `next_cursor` of a page.
+    pub fn next_cursor(
+        &self,
+        calls: &Calls,
+        scope: &str,
+        next: Option<patchbay_engine::PageState>,
+    ) -> Option<String> {
+        next.map(|page| {
+            let resume = Resume {
+                page,
+                query: self.query.clone(),
+                limit: self.limit,
+            };
+            calls.cursors.encode(&self.account.id, scope, &resume)
+        })
+    }
+
+    /// The engine's view of the account.
+    pub fn engine_account(&self) -> Account<'_> {
+        Account {
+            credentials: &self.credentials,
+            context: &self.account.context,
+            base_url: self.account.base_url.as_deref(),
+        }
+    }
+
+    /// The caller's query as a JSON object (`{{query.*}}`).
+    pub fn query_object(&self) -> Map<String, Value> {
+        self.query
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    }
+
+    /// Sends a vendor call and classifies the answer, handling a vendor 401: an OAuth account is
+    /// refreshed once and the call retried; if that fails, or the account cannot refresh, it
+    /// moves to `needs_reauth` and the caller gets the 401.
+    pub async fn send(
+        &mut self,
+        calls: &Calls,
+        call: &Call,
+    ) -> Result<(HttpResponse, Classification), CallsError> {
+        let (response, classification) = self.send_once(calls, call).await?;
+        if !unauthorized(&classification) {
+            return Ok((response, classification));
+        }
+        let now = now_ms();
+        if let Some(expires) = self.account.token_expires_at.filter(|e| *e > now) {
+            // The database believed this token valid: record how early it died.
+            let _ = calls
+                .store
+                .record_drift(&self.account.id, &self.account.connector, expires - now)
+                .await;
+        }
+        if self.connector.oauth2().is_some() {
+            let seen = self.account.token_obtained_at;
+            match calls
+                .refresher
+                .refresh(&self.account.id, Reason::Rejected(seen), ACTOR)
+                .await
+            {
+                Ok(account) if account.status == AccountStatus::Active => {
+                    self.credentials = calls
+                        .secrets
+                        .open_credentials(&account.id, &account.credentials)?;
+                    self.account = account;
+                    let (again, classified) = self.send_once(calls, call).await?;
+                    if unauthorized(&classified) {
+                        self.needs_reauth(calls, call, &again).await;
+                    }
+                    return Ok((again, classified));
+                }
+                // No refresh path: the rejected credentials are all there is.
+                Err(e) if e.class() == RefreshClass::NoRefreshPath => {}
+                // A dead grant already moved the account; a failing token endpoint or a broken
+                // OAuth app is no reason to bother the end user: answer the 401 as it is.
+                _ => return Ok((response, classification)),
+            }
+        }
+        self.needs_reauth(calls, call, &response).await;
+        Ok((response, classification))
+    }
+
+    async fn send_once(
+        &self,
+        calls: &Calls,
+        call: &Call,
+    ) -> Result<(HttpResponse, Classification), CallsError> {
+        let response = calls
+            .upstream
+            .call(&self.connector, &self.engine_account(), call)
+            .await?;
+        let classification = self.connector.dispatch().classify(call, &response).await?;
+        Ok((response, classification))
+    }
+
+    async fn needs_reauth(&self, calls: &Calls, call: &Call, response: &HttpResponse) {
+        let Ok(Some(current)) = calls.store.account(&self.account.id).await else {
+            return;
+        };
+        if current.status != AccountStatus::Active {
+            return;
+        }
+        let t = Transition::new(
+            &current,
+            AccountStatus::NeedsReauth,
+            AccountEvent::NeedsReauth,
+            ACTOR,
+        )
+        .with_detail(StatusDetail::new(
+            Phase::Call,
+            format!("{}.{}", call.resource, call.method),
+            format!("vendor answered {} to the account's credentials", response.status),
+        ));
+        if let Err(e) = calls.store.transition(&t).await {
+            emit!(WARN, CALL_NEEDS_REAUTH_FAILED, account = %self.account.id, error = %e);
+        }
+    }
+
+    /// Reads a classified answer on the engine's general path: the payload, or the vendor's
+    /// failure.
+    pub async fn read(
+        &self,
+        call: &Call,
+        response: HttpResponse,
+        classification: Classification,
+    ) -> Result<(Payload, RateLimitInfo), CallsError> {
+        let outcome = self
+            .connector
+            .dispatch()
+            .read(call, response, classification)
+            .await?;
+        match outcome.result {
+            Ok(payload) => Ok((payload, outcome.rate_limit)),
+            Err(failure) => {
+                emit!(
+                    INFO,
+                    CALL_REMOTE_ERROR,
+                    account = %self.account.id,
+                    code = failure.code.as_str(),
+                    remote_status = failure.status
+                );
+                Err(CallsError::Remote(Box::new(RemoteAnswer {
+                    failure,
+                    rate_limit: outcome.rate_limit,
+                })))
+            }
+        }
+    }
+
+    /// Answers a list page straight from the vendor's bytes when the engine's raw path applies
+    /// (see `patchbay_engine::rawpath`); `None`: use [`CallContext::read`].
+    pub fn raw_list(
+        &self,
+        calls: &Calls,
+        scope: &str,
+        call: &Call,
+        response: &HttpResponse,
+        classification: &Classification,
+        unified: Option<(&patchbay_engine::CompiledUnified, bool)>,
+    ) -> Option<Answer> {
+        if classification.failure.is_some() || self.connector.dispatch().reads_in_component() {
+            return None;
+        }
+        let page = self.connector.connector.interpret_list_raw(
+            &call.resource,
+            &call.method,
+            call.page.as_ref(),
+            response,
+            unified,
+        )?;
+        let next_cursor = self.next_cursor(calls, scope, page.next);
+        Some(Answer::page(
+            page.count,
+            next_cursor.as_deref(),
+            &page.records_json,
+            classification.rate_limit.clone(),
+            self.served_by(),
+        ))
+    }
+
+    /// A JSON answer.
+    pub fn answer(&self, status: u16, body: &Value, rate_limit: RateLimitInfo) -> Answer {
+        Answer::json(status, body, rate_limit, self.served_by())
+    }
+}
+
+fn unauthorized(c: &Classification) -> bool {
+    c.failure
+        .as_ref()
+        .is_some_and(|f| f.code == RemoteErrorCode::RemoteUnauthorized)
+}
+
+/// Refreshes a token that expires within the buffer before a call.
+async fn refresh_before_call(calls: &Calls, account: AccountRow) -> Result<AccountRow, CallsError> {
+    match calls
+        .refresher
+        .refresh(&account.id, Reason::Expiring, ACTOR)
+        .await
+    {
+        Ok(fresh) if fresh.status == AccountStatus::Active => Ok(fresh),
+        Ok(fresh) => Err(CallsError::NotActive(fresh.status)),
+        Err(e) => match e.class() {
+            RefreshClass::Permanent => Err(CallsError::ReauthNeeded(e)),
+            // Cannot refresh: the token is used while it lasts (the vendor decides).
+            RefreshClass::NoRefreshPath | RefreshClass::Setup => Ok(account),
+            _ if account.token_expires_at.is_some_and(|exp| exp > now_ms()) => {
+                emit!(WARN, CALL_USING_CURRENT_TOKEN, account = %account.id, error = %e);
+                Ok(account)
+            }
+            _ => Err(CallsError::TokenExpired(e)),
+        },
+    }
+}

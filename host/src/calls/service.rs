@@ -1,0 +1,43 @@
+//! The handles calls use: the account store, the live connectors, the vendor client, token
+//! refresh, credential sealing and cursor signing.
+
+use std::sync::Arc;
+
+use super::cursor::Cursors;
+use crate::connectors::Registry;
+use crate::oauth::Refresher;
+use crate::secrets::Secrets;
+use crate::store::Store;
+use crate::upstream::Upstream;
+
+/// Proxied and unified calls (`proxy` and `unified` are in their own modules).
+#[derive(Debug)]
+pub struct Calls {
+    pub(super) store: Store,
+    pub(super) registry: Arc<Registry>,
+    pub(super) upstream: Upstream,
+    pub(super) refresher: Arc<Refresher>,
+    pub(super) secrets: Secrets,
+    pub(super) cursors: Cursors,
+}
+
+impl Calls {
+    /// Calls over these handles; cursors are signed with a key derived from `secrets`.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        upstream: Upstream,
+        refresher: Arc<Refresher>,
+        secrets: Secrets,
+    ) -> Self {
+        let cursors = Cursors::new(*secrets.cursor_key());
+        Self {
+            store,
+            registry,
+            upstream,
+            refresher,
+            secrets,
+            cursors,
+        }
+    }
+}

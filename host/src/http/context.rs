@@ -1,0 +1,56 @@
+//! The middleware every request passes through: assigns a request id, writes the normalized
+//! error body (also for axum's own rejections, which it rewrites), and logs an internal error's
+//! cause once, with the request id.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use patchbay_engine::ErrorCode;
+
+use super::error::ApiError;
+
+/// Request id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Assigns a request id, writes error bodies, and normalizes framework rejections.
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(req).await;
+    let error = match response.extensions_mut().remove::<ApiError>() {
+        Some(e) => Some(e),
+        None if response.status().is_client_error() || response.status().is_server_error() => {
+            Some(rejection_error(response.status()))
+        }
+        None => None,
+    };
+    if let Some(error) = error {
+        error.log_internal(&id);
+        let (mut parts, _) = response.into_parts();
+        parts.status = StatusCode::from_u16(error.code.status()).unwrap_or(parts.status);
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, Body::from(error.body(&id).to_string()));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// An error for a framework-produced answer (unknown route, wrong method, body limit, …).
+fn rejection_error(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::not_found("no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::not_found("method not allowed on this route"),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
+        StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token"),
+        s if s.is_client_error() => ApiError::invalid(format!("invalid request ({s})")),
+        _ => ApiError::new(ErrorCode::Internal, "internal error"),
+    }
+}

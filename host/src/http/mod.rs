@@ -1,0 +1,121 @@
+//! The axum edge: the router, the request-id and token middleware, the normalized error body
+//! with its `From` conversions, extractors (the caller's principal, an admin), and the routes.
+//! Handlers receive only the service they use (through [`HttpState`]'s `FromRef`).
+
+pub mod auth;
+pub mod body;
+pub mod context;
+pub mod error;
+pub mod respond;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::handler::Handler;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+
+use crate::accounts::Accounts;
+use crate::calls::Calls;
+use crate::connectors::Registry;
+use crate::oauth::OAuthFlows;
+use crate::store::Store;
+use error::ApiError;
+use routes::{accounts, connectors, health, oauth, proxy, unified};
+
+/// The services the routes call.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// API tokens (authentication) and the database's health.
+    pub store: Store,
+    /// Live connectors.
+    pub registry: Arc<Registry>,
+    /// Integrated accounts.
+    pub accounts: Arc<Accounts>,
+    /// OAuth apps and flows.
+    pub flows: Arc<OAuthFlows>,
+    /// Proxied and unified calls.
+    pub calls: Arc<Calls>,
+}
+
+macro_rules! from_ref {
+    ($($field:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<HttpState> for $ty {
+            fn from_ref(state: &HttpState) -> Self {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+from_ref! {
+    store: Store,
+    registry: Arc<Registry>,
+    accounts: Arc<Accounts>,
+    flows: Arc<OAuthFlows>,
+    calls: Arc<Calls>,
+}
+
+/// The host's routes.
+pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
+    let protected = Router::new()
+        .route("/integrated-accounts", get(accounts::list).post(accounts::create))
+        .route(
+            "/integrated-accounts/{id}",
+            get(accounts::get_one)
+                .delete(accounts::delete)
+                .patch(accounts::update),
+        )
+        .route("/integrated-accounts/{id}/retry", post(accounts::retry))
+        .route("/integrated-accounts/{id}/refresh", post(accounts::refresh))
+        .route("/integrated-accounts/{id}/events", get(accounts::events))
+        .route(
+            "/connectors/{name}/oauth-app",
+            get(oauth::get_app).put(oauth::put_app),
+        )
+        .route("/connect/{connector}", post(oauth::connect))
+        .route("/connectors", get(connectors::list))
+        .route(
+            "/connectors/{name}",
+            // Components are larger than API bodies.
+            get(connectors::get)
+                .put(connectors::put.layer(DefaultBodyLimit::max(connectors::MAX_UPLOAD_BYTES))),
+        )
+        .route("/connectors/{name}/versions", get(connectors::versions))
+        .route("/connectors/{name}/rollback", post(connectors::rollback))
+        .route("/unified-models", get(connectors::models))
+        .route("/unified-models/{model}/{resource}", get(connectors::model))
+        .route(
+            "/proxy/{resource}",
+            get(proxy::collection).post(proxy::collection),
+        )
+        .route(
+            "/proxy/{resource}/{id}",
+            get(proxy::item)
+                .patch(proxy::item)
+                .put(proxy::item)
+                .delete(proxy::item)
+                .post(proxy::item),
+        )
+        .route(
+            "/unified/{model}/{resource}",
+            get(unified::collection).post(unified::collection),
+        )
+        .route(
+            "/unified/{model}/{resource}/{id}",
+            get(unified::item).patch(unified::item).delete(unified::item),
+        )
+        .route_layer(from_fn_with_state(state.store.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        // The provider's redirect: its single-use `state` is the credential.
+        .route("/oauth/callback", get(oauth::callback))
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(from_fn(context::request_context))
+        .with_state(state)
+}

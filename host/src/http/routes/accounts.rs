@@ -1,0 +1,135 @@
+//! `/integrated-accounts`: create, list, read, reconnect, retry, refresh, audit log, delete.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::accounts::{AccountFilter, AccountRow, AccountStatus, Accounts, Principal};
+use crate::http::auth::Admin;
+use crate::http::body::{json_body, query_pairs};
+use crate::http::error::ApiError;
+
+/// The public view of an account: never the credentials.
+pub fn view(a: &AccountRow) -> Value {
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    json!({
+        "id": a.id,
+        "connector": a.connector,
+        "tenant_id": a.tenant_id,
+        "status": a.status.as_str(),
+        "context": a.context,
+        "base_url": a.base_url,
+        "status_detail": a.status_detail,
+        "token_expires_at": a.token_expires_at.and_then(time),
+        "created_at": time(a.created_at),
+        "updated_at": time(a.updated_at),
+    })
+}
+
+/// `POST /integrated-accounts`: 201 with the account in the state connecting reached.
+pub async fn create(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let account = accounts.create(&principal, json_body(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(view(&account))).into_response())
+}
+
+/// `PATCH /integrated-accounts/{id}`: new credentials and/or context; the account reconnects.
+pub async fn update(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let account = accounts.update(&principal, &id, json_body(&body)?).await?;
+    Ok(Json(view(&account)))
+}
+
+/// `POST /integrated-accounts/{id}/retry`.
+pub async fn retry(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&accounts.retry(&principal, &id).await?)))
+}
+
+/// `POST /integrated-accounts/{id}/refresh` (admin): refreshes the OAuth token now.
+pub async fn refresh(
+    State(accounts): State<Arc<Accounts>>,
+    Admin(principal): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&accounts.refresh_now(&principal, &id).await?)))
+}
+
+/// `GET /integrated-accounts/{id}/events`: the audit log of status transitions.
+pub async fn events(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let events = accounts.events(&principal, &id).await?;
+    Ok(Json(json!({"result_count": events.len(), "result": events})))
+}
+
+/// `GET /integrated-accounts?status=&connector=&tenant_id=`.
+pub async fn list(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut filter = AccountFilter::default();
+    for (k, v) in query_pairs(raw.as_deref()) {
+        match k.as_str() {
+            "status" => {
+                filter.status = Some(
+                    v.parse::<AccountStatus>()
+                        .map_err(|e| ApiError::invalid(e.to_string()))?,
+                )
+            }
+            "connector" => filter.connector = Some(v),
+            "tenant_id" => filter.tenant_id = Some(v),
+            other => {
+                return Err(ApiError::invalid(format!("unknown query parameter {other:?}")));
+            }
+        }
+    }
+    let result: Vec<Value> = accounts
+        .list(&principal, filter)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
+    Ok(Json(json!({"result_count": result.len(), "result": result})))
+}
+
+/// `GET /integrated-accounts/{id}`.
+pub async fn get_one(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&accounts.get(&principal, &id).await?)))
+}
+
+/// `DELETE /integrated-accounts/{id}`.
+pub async fn delete(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    accounts.delete(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,190 @@
+//! `/connectors` and `/unified-models`: what this host serves, and hot reload through the API.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::connectors::{LiveConnector, Registry};
+use crate::http::auth::Admin;
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::sandbox::package;
+use crate::telemetry::Counter;
+
+/// Largest connector upload (a component with its manifest).
+pub const MAX_UPLOAD_BYTES: usize = 32 << 20;
+
+fn describe(c: &LiveConnector) -> Value {
+    let m = &c.connector.manifest;
+    let resources: serde_json::Map<String, Value> = m
+        .resources
+        .iter()
+        .map(|(name, r)| (name.clone(), json!(r.methods.keys().collect::<Vec<_>>())))
+        .collect();
+    let unified: Vec<Value> = c
+        .connector
+        .unified_resources()
+        .map(|(model, resource, methods)| json!({"model": model, "resource": resource, "methods": methods}))
+        .collect();
+    json!({
+        "name": m.name,
+        "version": m.version,
+        "revision": c.revision,
+        "display_name": m.display_name,
+        "auth": m.auth.kind(),
+        "resources": resources,
+        "unified": unified,
+        "component": c.component.as_ref().map(|comp| json!({
+            "sha256": comp.hash,
+            "hooks": c.connector.hooks(),
+        })),
+    })
+}
+
+/// `GET /connectors`: live connectors, the files that failed to load, and activity counts.
+pub async fn list(State(registry): State<Arc<Registry>>) -> Json<Value> {
+    let snap = registry.snapshot();
+    let result: Vec<Value> = snap.connectors.values().map(|c| describe(c)).collect();
+    let metrics = registry.metrics();
+    let stats = json!({
+        "loads": metrics.get(Counter::ConnectorLoads),
+        "activations": metrics.get(Counter::ConnectorActivations),
+        "refusals": metrics.get(Counter::ConnectorRefusals),
+        "rollbacks": metrics.get(Counter::ConnectorRollbacks),
+    });
+    Json(json!({"result_count": result.len(), "result": result, "load_errors": snap.errors, "stats": stats}))
+}
+
+/// `GET /connectors/{name}`.
+pub async fn get(
+    State(registry): State<Arc<Registry>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = registry
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no connector {name:?}")))?;
+    Ok(Json(describe(&c)))
+}
+
+/// `PUT /connectors/{name}` (admin): a new version, validated completely, then live for the next
+/// call. The body is a manifest (`application/json`); a component that embeds its manifest
+/// (`application/wasm`, from `patchbay connector build`); or `{"manifest": {..}, "component":
+/// "<base64 of the .wasm>"}` for a component with a separate manifest.
+pub async fn put(
+    State(registry): State<Arc<Registry>>,
+    Admin(principal): Admin,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let wasm = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/wasm"));
+    let (text, component) = if wasm {
+        match package::embedded_manifest(&body) {
+            Some(Ok(text)) => (text, Some(body.to_vec())),
+            Some(Err(e)) => return Err(ApiError::invalid(e.to_string())),
+            None => {
+                return Err(ApiError::invalid(
+                    "the component embeds no manifest: send {\"manifest\", \"component\"} as JSON, or build it with `patchbay connector build`",
+                ));
+            }
+        }
+    } else {
+        let text =
+            std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the manifest must be UTF-8 JSON"))?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(o)) if o.contains_key("manifest") && !o.contains_key("name") => {
+                let manifest = o["manifest"].to_string();
+                let component = match o.get("component") {
+                    Some(Value::String(b64)) => Some(
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                            .map_err(|e| ApiError::invalid(format!("component is not base64: {e}")))?,
+                    ),
+                    None | Some(Value::Null) => None,
+                    Some(_) => return Err(ApiError::invalid("component must be a base64 string")),
+                };
+                (manifest, component)
+            }
+            _ => (text.to_owned(), None),
+        }
+    };
+    let live = registry
+        .put(&name, &text, component.as_deref(), &principal.actor())
+        .await?;
+    Ok(Json(describe(&live)))
+}
+
+/// `GET /connectors/{name}/versions` (admin): every stored revision, newest first.
+pub async fn versions(
+    State(registry): State<Arc<Registry>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (versions, active) = registry.versions(&name).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!("no connector {name:?}")));
+    }
+    let result: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let mut j = serde_json::to_value(v).expect("serializes");
+            j["active"] = json!(Some(v.revision) == active);
+            j
+        })
+        .collect();
+    Ok(Json(
+        json!({"result_count": result.len(), "active_revision": active, "result": result}),
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    #[serde(default)]
+    revision: Option<i64>,
+}
+
+/// `POST /connectors/{name}/rollback` (admin): `{"revision"?}`, default the one before the live one.
+pub async fn rollback(
+    State(registry): State<Arc<Registry>>,
+    _: Admin,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: RollbackRequest = if body.is_empty() {
+        RollbackRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    let live = registry.rollback(&name, req.revision).await?;
+    Ok(Json(describe(&live)))
+}
+
+/// `GET /unified-models`: every published unified model schema.
+pub async fn models(State(registry): State<Arc<Registry>>) -> Json<Value> {
+    let snap = registry.snapshot();
+    let result: Vec<Value> = snap
+        .unified_schemas
+        .iter()
+        .map(|((model, resource), schema)| json!({"model": model, "resource": resource, "schema": schema}))
+        .collect();
+    Json(json!({"result_count": result.len(), "result": result}))
+}
+
+/// `GET /unified-models/{model}/{resource}`: one JSON Schema.
+pub async fn model(
+    State(registry): State<Arc<Registry>>,
+    Path((model, resource)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let snap = registry.snapshot();
+    snap.unified_schemas
+        .get(&(model.clone(), resource.clone()))
+        .map(|s| Json(s.clone()))
+        .ok_or_else(|| ApiError::not_found(format!("no unified model {model}/{resource}")))
+}

@@ -1,0 +1,10 @@
+//! The handlers, one module per resource of the host API. Each parses the request, calls one
+//! service and writes its answer; what a failure answers is decided by `From` conversions into
+//! [`crate::http::error::ApiError`].
+
+pub mod accounts;
+pub mod connectors;
+pub mod health;
+pub mod oauth;
+pub mod proxy;
+pub mod unified;

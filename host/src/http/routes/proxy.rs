@@ -1,0 +1,83 @@
+//! `/proxy/{resource}[/{id}]`: vendor resources as they are, through the connector's methods.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::Method;
+
+use crate::accounts::Principal;
+use crate::calls::{Answer, CallQuery, Calls, ProxyCall};
+use crate::http::body::{optional_body, query_pairs};
+use crate::http::error::ApiError;
+
+async fn run(
+    calls: &Calls,
+    principal: &Principal,
+    raw: Option<&str>,
+    request: ProxyCall<'_>,
+) -> Result<Answer, ApiError> {
+    let query = CallQuery::parse(query_pairs(raw))?;
+    Ok(calls.proxy(principal, query, request).await?)
+}
+
+/// `/proxy/{resource}`: `GET` calls `list`, `POST` calls `create`.
+pub async fn collection(
+    State(calls): State<Arc<Calls>>,
+    Extension(p): Extension<Principal>,
+    method: Method,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
+    let (methods, body): (&[&str], _) = match method {
+        Method::POST => (&["create"], optional_body(&body)?),
+        _ => (&["list"], None),
+    };
+    let request = ProxyCall {
+        resource: &resource,
+        methods,
+        id: None,
+        body,
+    };
+    run(&calls, &p, raw.as_deref(), request).await
+}
+
+/// `/proxy/{resource}/{id}`: `GET` calls `get`, `PATCH` `update`, `PUT` `replace` (or `update`
+/// when there is none), `DELETE` `delete`; `POST /proxy/{resource}/{method}` calls a custom
+/// method (the body is passed through; `id` may be given as a query parameter).
+pub async fn item(
+    State(calls): State<Arc<Calls>>,
+    Extension(p): Extension<Principal>,
+    method: Method,
+    Path((resource, segment)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
+    let custom = [segment.as_str()];
+    let (methods, id, body): (&[&str], _, _) = match method {
+        Method::PATCH => (&["update"], Some(segment.clone()), optional_body(&body)?),
+        Method::PUT => (
+            &["replace", "update"],
+            Some(segment.clone()),
+            optional_body(&body)?,
+        ),
+        Method::DELETE => (&["delete"], Some(segment.clone()), None),
+        Method::POST => {
+            let id = query_pairs(raw.as_deref())
+                .into_iter()
+                .find(|(k, _)| k == "id")
+                .map(|(_, v)| v);
+            (&custom, id, optional_body(&body)?)
+        }
+        _ => (&["get"], Some(segment.clone()), None),
+    };
+    let request = ProxyCall {
+        resource: &resource,
+        methods,
+        id,
+        body,
+    };
+    run(&calls, &p, raw.as_deref(), request).await
+}

@@ -1,0 +1,70 @@
+//! `/unified/{model}/{resource}[/{id}]`: vendor data in the unified shape.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::Method;
+
+use crate::accounts::Principal;
+use crate::calls::{Answer, CallQuery, Calls, UnifiedCall};
+use crate::http::body::{query_pairs, required_body};
+use crate::http::error::ApiError;
+
+async fn run(
+    calls: &Calls,
+    principal: &Principal,
+    raw: Option<&str>,
+    request: UnifiedCall<'_>,
+) -> Result<Answer, ApiError> {
+    let query = CallQuery::parse(query_pairs(raw))?;
+    Ok(calls.unified(principal, query, request).await?)
+}
+
+/// `/unified/{model}/{resource}`: `GET` lists, `POST` creates.
+pub async fn collection(
+    State(calls): State<Arc<Calls>>,
+    Extension(p): Extension<Principal>,
+    method: Method,
+    Path((model, resource)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
+    let (name, body) = match method {
+        Method::POST => ("create", required_body(&body)?),
+        _ => ("list", None),
+    };
+    let request = UnifiedCall {
+        model: &model,
+        resource: &resource,
+        method: name,
+        id: None,
+        body,
+    };
+    run(&calls, &p, raw.as_deref(), request).await
+}
+
+/// `/unified/{model}/{resource}/{id}`: `GET` reads, `PATCH` updates, `DELETE` deletes.
+pub async fn item(
+    State(calls): State<Arc<Calls>>,
+    Extension(p): Extension<Principal>,
+    method: Method,
+    Path((model, resource, id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
+    let (name, body) = match method {
+        Method::PATCH => ("update", required_body(&body)?),
+        Method::DELETE => ("delete", None),
+        _ => ("get", None),
+    };
+    let request = UnifiedCall {
+        model: &model,
+        resource: &resource,
+        method: name,
+        id: Some(id),
+        body,
+    };
+    run(&calls, &p, raw.as_deref(), request).await
+}

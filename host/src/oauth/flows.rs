@@ -1,0 +1,344 @@
+//! The OAuth operations of the API: a connector's app, starting an authorization-code flow
+//! (PKCE S256, a single-use expiring `state`), and finishing it when the provider sends the
+//! browser back, which creates or reconnects the account.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use patchbay_engine::manifest::{OAuth2, OAuth2Grant};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::apps::{AppError, OAuthApp, OAuthApps};
+use super::client::{OAuthClient, TokenError};
+use super::times::issued;
+use crate::accounts::error::AccountsError;
+use crate::accounts::install::Installer;
+use crate::accounts::lookup::{reload, visible_account};
+use crate::accounts::model::{AccountRow, AccountStatus};
+use crate::accounts::principal::Principal;
+use crate::accounts::state_machine::{AccountEvent, Transition};
+use crate::clock::now_ms;
+use crate::connectors::Registry;
+use crate::secrets::{Secrets, SecretsError};
+use crate::store::{OAuthStateRow, Store, StoreError};
+use crate::telemetry::emit;
+use crate::telemetry::events::{OAUTH_APP_SET, OAUTH_DENIED};
+
+/// The audit actor of changes made by the callback.
+const ACTOR: &str = "oauth";
+/// Associated data of sealed PKCE verifiers.
+const VERIFIER_AAD: &[u8] = b"oauth-state";
+
+/// Why an OAuth operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// No such connector.
+    #[error("no connector {0:?}")]
+    NoConnector(String),
+    /// The connector's accounts do not use OAuth2.
+    #[error("connector {0:?} does not use OAuth2")]
+    NotOAuth(String),
+    /// The request is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller's token may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The app is missing or does not open.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The authorization URL cannot be built from the settings.
+    #[error("{}", .0.message())]
+    Authorize(TokenError),
+    /// The provider would not exchange the code.
+    #[error(transparent)]
+    Exchange(TokenError),
+    /// Connecting the account failed.
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed value does not open.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// `POST /connect/{connector}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartConnect {
+    /// Tenant of the new account (default: the token's).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Where the browser goes at the end.
+    pub redirect_uri: String,
+    /// The account to reconnect, if any.
+    #[serde(default)]
+    pub integrated_account_id: Option<String>,
+}
+
+/// How a callback ends: the browser goes back to the product's `redirect_uri` with the result.
+#[derive(Debug)]
+pub enum Callback {
+    /// The account is connected (in the state its steps reached).
+    Connected {
+        /// The product's redirect.
+        redirect_uri: String,
+        /// The account.
+        account: Box<AccountRow>,
+    },
+    /// The end user or the provider refused.
+    Denied {
+        /// The product's redirect.
+        redirect_uri: String,
+        /// The provider's `error`.
+        error: String,
+        /// The provider's `error_description`.
+        description: String,
+    },
+    /// The flow failed after the provider's answer.
+    Failed {
+        /// The product's redirect.
+        redirect_uri: String,
+        /// Why.
+        error: FlowError,
+    },
+}
+
+/// OAuth apps and authorization flows.
+#[derive(Debug)]
+pub struct OAuthFlows {
+    store: Store,
+    registry: Arc<Registry>,
+    apps: OAuthApps,
+    secrets: Secrets,
+    installer: Installer,
+    http: reqwest::Client,
+    state_ttl: Duration,
+    public_url: OnceLock<String>,
+}
+
+fn hash_state(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+impl OAuthFlows {
+    /// The flows over these handles; `public_url`, when known, is where browsers reach this host.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        apps: OAuthApps,
+        secrets: Secrets,
+        installer: Installer,
+        http: reqwest::Client,
+        state_ttl: Duration,
+        public_url: Option<&str>,
+    ) -> Self {
+        let flows = Self {
+            store,
+            registry,
+            apps,
+            secrets,
+            installer,
+            http,
+            state_ttl,
+            public_url: OnceLock::new(),
+        };
+        if let Some(url) = public_url {
+            flows.default_public_url(url);
+        }
+        flows
+    }
+
+    /// Sets the public URL unless it is set already (the listen address, once known).
+    pub fn default_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    fn callback_url(&self) -> String {
+        let base = self
+            .public_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1:8080");
+        format!("{base}/oauth/callback")
+    }
+
+    /// The provider settings of an OAuth connector.
+    fn provider(&self, connector: &str) -> Result<OAuth2, FlowError> {
+        let live = self
+            .registry
+            .get(connector)
+            .ok_or_else(|| FlowError::NoConnector(connector.to_owned()))?;
+        live.oauth2()
+            .cloned()
+            .ok_or_else(|| FlowError::NotOAuth(connector.to_owned()))
+    }
+
+    /// Sets an OAuth connector's app.
+    pub async fn set_app(&self, connector: &str, app: &OAuthApp) -> Result<(), FlowError> {
+        self.provider(connector)?;
+        for url in [&app.authorize_url, &app.token_url].into_iter().flatten() {
+            let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(FlowError::Invalid(format!("{url:?} is not an http(s) URL")));
+            }
+        }
+        self.apps.put(connector, app).await?;
+        emit!(INFO, OAUTH_APP_SET, connector = %connector);
+        Ok(())
+    }
+
+    /// A connector's app, if set.
+    pub async fn app(&self, connector: &str) -> Result<Option<OAuthApp>, FlowError> {
+        Ok(self.apps.get(connector).await?)
+    }
+
+    /// Starts an authorization-code flow; returns the provider's authorization URL.
+    pub async fn start(
+        &self,
+        principal: &Principal,
+        connector: &str,
+        req: StartConnect,
+    ) -> Result<String, FlowError> {
+        let provider = self.provider(connector)?;
+        if provider.grant != OAuth2Grant::AuthorizationCode {
+            return Err(FlowError::Invalid(
+                "this connector uses client credentials: POST /integrated-accounts".into(),
+            ));
+        }
+        let ok_redirect =
+            url::Url::parse(&req.redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok_redirect {
+            return Err(FlowError::Invalid(
+                "redirect_uri must be an absolute http(s) URL".into(),
+            ));
+        }
+        let tenant_id = match (&req.integrated_account_id, req.tenant_id, &principal.tenant_id) {
+            (Some(id), _, _) => {
+                let account = visible_account(&self.store, principal, id, false).await?;
+                if account.connector != connector {
+                    return Err(FlowError::Invalid(
+                        "integrated_account_id belongs to another connector".into(),
+                    ));
+                }
+                account.tenant_id
+            }
+            (None, Some(t), _) if !principal.can_see(&t) => {
+                return Err(FlowError::Forbidden(
+                    "a tenant token can only connect accounts of its own tenant".into(),
+                ));
+            }
+            (None, Some(t), _) => t,
+            (None, None, Some(own)) => own.clone(),
+            (None, None, None) => return Err(FlowError::Invalid("tenant_id is required".into())),
+        };
+        let app = self.apps.required(connector).await?;
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let csrf = hex::encode(raw);
+        let (authorize_url, verifier) = OAuthClient::new(&provider, &app, &self.http)
+            .authorize_url(&self.callback_url(), &csrf)
+            .map_err(FlowError::Authorize)?;
+        let row = OAuthStateRow {
+            state_hash: hash_state(&csrf),
+            connector: connector.to_owned(),
+            tenant_id,
+            redirect_uri: req.redirect_uri,
+            account_id: req.integrated_account_id,
+            sealed_verifier: self.secrets.seal(verifier.as_bytes(), VERIFIER_AAD),
+            expires_at: now_ms() + self.state_ttl.as_millis() as i64,
+        };
+        self.store.insert_oauth_state(&row).await?;
+        Ok(authorize_url)
+    }
+
+    /// The provider's redirect (`code` and `state`, or `error` and `state`): an unknown, used or
+    /// expired `state` is refused; anything after that ends at the product's `redirect_uri`.
+    pub async fn callback(&self, params: &[(String, String)]) -> Result<Callback, FlowError> {
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let csrf = get("state").ok_or_else(|| FlowError::Invalid("missing state".into()))?;
+        let pending = self
+            .store
+            .take_oauth_state(&hash_state(&csrf))
+            .await?
+            .filter(|p| p.expires_at >= now_ms())
+            .ok_or_else(|| FlowError::Invalid("unknown, used or expired state".into()))?;
+        if let Some(error) = get("error") {
+            emit!(INFO, OAUTH_DENIED, connector = %pending.connector, %error);
+            return Ok(Callback::Denied {
+                redirect_uri: pending.redirect_uri,
+                error,
+                description: get("error_description").unwrap_or_default(),
+            });
+        }
+        let code = get("code").ok_or_else(|| FlowError::Invalid("missing code".into()))?;
+        Ok(match self.finish(&pending, &code).await {
+            Ok(account) => Callback::Connected {
+                redirect_uri: pending.redirect_uri,
+                account: Box::new(account),
+            },
+            Err(error) => Callback::Failed {
+                redirect_uri: pending.redirect_uri,
+                error,
+            },
+        })
+    }
+
+    async fn finish(&self, pending: &OAuthStateRow, code: &str) -> Result<AccountRow, FlowError> {
+        let provider = self.provider(&pending.connector)?;
+        let app = self
+            .apps
+            .get(&pending.connector)
+            .await?
+            .ok_or_else(|| FlowError::Invalid("the OAuth app was removed".into()))?;
+        let verifier = self.secrets.open(&pending.sealed_verifier, VERIFIER_AAD)?;
+        let verifier = String::from_utf8(verifier).map_err(|_| SecretsError::Decrypt)?;
+        let tokens = OAuthClient::new(&provider, &app, &self.http)
+            .exchange_code(code, &verifier, &self.callback_url())
+            .await
+            .map_err(FlowError::Exchange)?;
+        // Without a refresh token there is nothing to schedule (the end user reconnects at expiry).
+        let times = issued(now_ms(), &tokens, tokens.refresh_token.is_some());
+        match &pending.account_id {
+            None => {
+                let id = AccountRow::new_id();
+                let mut credentials = json!({});
+                tokens.write_into(&mut credentials);
+                let row = AccountRow::new(
+                    id.clone(),
+                    pending.connector.clone(),
+                    pending.tenant_id.clone(),
+                    self.secrets.seal_credentials(&id, &credentials),
+                    json!({}),
+                    None,
+                )
+                .with_tokens(times);
+                self.store.create_account(&row, ACTOR).await?;
+                let row = reload(&self.store, &id).await?;
+                Ok(self.installer.install(row, ACTOR, false).await?)
+            }
+            Some(id) => {
+                let account = reload(&self.store, id).await?;
+                if account.status == AccountStatus::Connecting {
+                    return Err(FlowError::Invalid("the account is connecting; try again".into()));
+                }
+                let reactivating = account.status == AccountStatus::NeedsReauth;
+                let mut credentials = self.secrets.open_credentials(&account.id, &account.credentials)?;
+                tokens.write_into(&mut credentials);
+                let mut t =
+                    Transition::new(&account, AccountStatus::Connecting, AccountEvent::Updated, ACTOR);
+                t.credentials = Some(self.secrets.seal_credentials(id, &credentials));
+                t.tokens = Some(times);
+                self.store.transition(&t).await?;
+                let row = reload(&self.store, id).await?;
+                Ok(self.installer.install(row, ACTOR, reactivating).await?)
+            }
+        }
+    }
+}

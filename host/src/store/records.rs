@@ -1,0 +1,98 @@
+//! What the store reads and writes besides the domain's own types: connector revisions, token
+//! updates, pending authorizations and audit entries.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One stored revision of a connector.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorVersion {
+    /// Connector name.
+    pub name: String,
+    /// Revision number (1, 2, … per connector).
+    pub revision: i64,
+    /// The manifest's `version`.
+    pub version: String,
+    /// SHA-256 of the manifest text.
+    pub content_hash: String,
+    /// Where it came from: `file:<path>` or `api:<token id>`.
+    pub source: String,
+    /// When stored, epoch ms.
+    pub created_at: i64,
+    /// SHA-256 of the connector's Wasm component, when it has one.
+    pub component_hash: Option<String>,
+    /// The manifest text.
+    #[serde(skip)]
+    pub manifest: String,
+    /// The component's bytes (read only for active revisions).
+    #[serde(skip)]
+    pub component: Option<Vec<u8>>,
+}
+
+/// A revision to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    /// Connector name.
+    pub name: &'a str,
+    /// The manifest's `version`.
+    pub version: &'a str,
+    /// SHA-256 of the manifest (and component).
+    pub content_hash: &'a str,
+    /// The manifest text.
+    pub manifest: &'a str,
+    /// The component's bytes.
+    pub component: Option<&'a [u8]>,
+    /// Where it came from.
+    pub source: &'a str,
+}
+
+/// New tokens for an account (status unchanged).
+#[derive(Debug, Clone)]
+pub struct TokenUpdate {
+    /// Sealed credentials holding the new tokens.
+    pub credentials: Vec<u8>,
+    /// When obtained, epoch ms.
+    pub obtained_at: i64,
+    /// When the access token expires, epoch ms.
+    pub expires_at: Option<i64>,
+    /// When the scheduler should refresh next, epoch ms.
+    pub next_refresh_at: Option<i64>,
+}
+
+/// A pending authorization-code flow.
+#[derive(Debug, Clone)]
+pub struct OAuthStateRow {
+    /// SHA-256 of the `state` parameter.
+    pub state_hash: String,
+    /// Connector.
+    pub connector: String,
+    /// Tenant of the account to create.
+    pub tenant_id: String,
+    /// Where the browser goes at the end.
+    pub redirect_uri: String,
+    /// The account being reconnected, if any.
+    pub account_id: Option<String>,
+    /// Sealed PKCE verifier.
+    pub sealed_verifier: Vec<u8>,
+    /// Expiry, epoch ms.
+    pub expires_at: i64,
+}
+
+/// One entry of an account's audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountEventRecord {
+    /// Entry id (UUIDv7: time-ordered).
+    pub id: String,
+    /// Status before (none at creation).
+    pub from: Option<String>,
+    /// Status after (`deleted` for a deletion).
+    pub to: String,
+    /// Event name (`integrated_account:*`).
+    pub event: String,
+    /// The failure that caused it, if any.
+    pub reason: Option<Value>,
+    /// Who.
+    pub actor: String,
+    /// When, epoch ms.
+    pub at: i64,
+}

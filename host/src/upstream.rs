@@ -1,0 +1,166 @@
+//! The only place that talks to vendors: sends the request the connector built (through its
+//! dispatch table), reads the answer under time and size limits, and hands it back as it is.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpResponse};
+use tracing::Instrument;
+
+use crate::connectors::{DispatchError, LiveConnector};
+use crate::telemetry::events::{UPSTREAM_ANSWERED, UPSTREAM_CALL};
+use crate::telemetry::{emit, span};
+
+/// Why a vendor gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No answer within the deadline.
+    #[error("vendor did not answer in time")]
+    Timeout,
+    /// No connection.
+    #[error("cannot connect to vendor")]
+    Connect,
+    /// The connection failed during the exchange.
+    #[error("vendor connection failed")]
+    Connection,
+    /// The answer is larger than the host reads.
+    #[error("vendor answer exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The connector built a URL that cannot be requested.
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+/// Why a call did not reach the vendor or came back without an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Building the request failed.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// Sending it failed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// Vendor HTTP client.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    http: reqwest::Client,
+    max_body: usize,
+}
+
+impl Upstream {
+    /// A client with a per-call deadline and an answer size cap.
+    pub fn new(timeout: Duration, max_body: usize) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client builds");
+        Self { http, max_body }
+    }
+
+    /// Builds one vendor call (component or engine) and sends it; returns the vendor's answer as
+    /// it is (the connector interprets it).
+    pub async fn call(
+        &self,
+        connector: &LiveConnector,
+        account: &Account<'_>,
+        call: &Call,
+    ) -> Result<HttpResponse, SendError> {
+        let request = connector.dispatch().request(account, call).await?;
+        Ok(self.send(connector.name(), call, request).await?)
+    }
+
+    /// Sends a built request.
+    pub async fn send(
+        &self,
+        connector: &str,
+        call: &Call,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, UpstreamError> {
+        let url = reqwest::Url::parse(&request.url).map_err(|e| UpstreamError::BadUrl(e.to_string()))?;
+        // Query strings may carry credentials (API keys): only the path is logged.
+        let span = span!(
+            INFO,
+            UPSTREAM_CALL,
+            connector = connector,
+            resource = %call.resource,
+            method = %call.method,
+            http.method = request.method.as_str(),
+            http.path = url.path(),
+            http.status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        async move {
+            let started = Instant::now();
+            let method = match request.method {
+                HttpMethod::Get => reqwest::Method::GET,
+                HttpMethod::Post => reqwest::Method::POST,
+                HttpMethod::Put => reqwest::Method::PUT,
+                HttpMethod::Patch => reqwest::Method::PATCH,
+                HttpMethod::Delete => reqwest::Method::DELETE,
+            };
+            let mut builder = self.http.request(method, url);
+            for (k, v) in &request.headers {
+                builder = builder.header(k, v);
+            }
+            if let Some(body) = &request.body {
+                builder = builder.body(serde_json::to_vec(body).expect("JSON serializes"));
+            }
+            let response = builder.send().await.map_err(send_error)?;
+            let status = response.status().as_u16();
+            let headers = Headers::new(
+                response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+            );
+            let body = self.read_body(response).await?;
+            let span = tracing::Span::current();
+            span.record("http.status", status);
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            emit!(INFO, UPSTREAM_ANSWERED);
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+                url: Some(request.url),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(send_error)?;
+            if body.len() + chunk.len() > self.max_body {
+                return Err(UpstreamError::TooLarge(self.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// reqwest's message names the URL, which may carry an API key: keep only the kind.
+fn send_error(e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else if e.is_connect() {
+        UpstreamError::Connect
+    } else {
+        UpstreamError::Connection
+    }
+}

@@ -1,0 +1,434 @@
+//! The host API contract independent of any vendor: authentication, tenant isolation, the
+//! normalized error body, cursors, account states, credentials at rest, broken manifests.
+
+use patchbay::accounts::{AccountEvent, AccountStatus, Transition};
+use patchbay_tests::mocks::{HubSpotMock, MockServer};
+use patchbay_tests::{Host, HostOptions, Vendor, VendorHost, copy_connectors, scratch_dir, urlencode};
+use reqwest::Method;
+use serde_json::json;
+
+const TOKEN: &str = <HubSpotMock as Vendor>::TOKEN;
+
+#[tokio::test]
+async fn health_is_open_everything_else_needs_a_token() {
+    let host = Host::start().await;
+    for path in ["/healthz", "/readyz"] {
+        let r = host.http.get(format!("{}{path}", host.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let ready = host.get("/readyz").await;
+    assert_eq!(ready.body["connectors"], 4);
+    for path in [
+        "/connectors",
+        "/integrated-accounts",
+        "/proxy/contacts?integrated_account_id=x",
+        "/unified/crm/contacts",
+    ] {
+        let r = host.http.get(format!("{}{path}", host.url)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthenticated");
+        assert_eq!(body["error"]["remote"], false);
+    }
+    host.send(Method::GET, "/connectors", "pbt_not-a-real-token", None)
+        .await
+        .error(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn connectors_and_unified_models_are_listed() {
+    let host = Host::start().await;
+    let list = host.get("/connectors").await;
+    let names: Vec<&str> = list.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["github", "hubspot", "linear", "pipedrive"]);
+    assert_eq!(list.body["load_errors"], json!([]));
+    let hubspot = host.get("/connectors/hubspot").await;
+    assert_eq!(hubspot.body["version"], "1.0.0");
+    assert_eq!(
+        hubspot.body["resources"]["contacts"],
+        json!(["create", "delete", "get", "list", "update"])
+    );
+    assert!(
+        hubspot.body["unified"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["model"] == "crm" && u["resource"] == "contacts")
+    );
+    host.get("/connectors/nope").await.error(404, "not_found");
+    let models = host.get("/unified-models").await;
+    assert_eq!(models.body["result_count"], 3);
+    let schema = host.get("/unified-models/crm/contacts").await;
+    assert_eq!(schema.body["title"], "crm.contacts");
+}
+
+#[tokio::test]
+async fn tenants_see_only_their_accounts() {
+    let host = Host::start().await;
+    let mock = HubSpotMock::new(TOKEN);
+    let server = MockServer::spawn(mock.router()).await;
+    mock.seed(2);
+    let a = host.tenant_token("tenant-a").await;
+    let b = host.tenant_token("tenant-b").await;
+
+    let created = host
+        .send(
+            Method::POST,
+            "/integrated-accounts",
+            &a,
+            Some(json!({"connector": "hubspot", "credentials": {"access_token": TOKEN}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["tenant_id"], "tenant-a");
+    // No base_url override for tenant tokens: this account points at the real HubSpot, which
+    // this machine cannot reach, so it settles in an error state; tenancy is what is tested.
+    assert!(created.body["status"].is_string());
+    assert!(created.body.get("credentials").is_none());
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    host.send(Method::GET, &format!("/integrated-accounts/{id}"), &b, None)
+        .await
+        .error(404, "not_found");
+    host.send(Method::DELETE, &format!("/integrated-accounts/{id}"), &b, None)
+        .await
+        .error(404, "not_found");
+    host.send(
+        Method::GET,
+        &format!("/proxy/contacts?integrated_account_id={id}"),
+        &b,
+        None,
+    )
+    .await
+    .error(404, "not_found");
+    let b_list = host.send(Method::GET, "/integrated-accounts", &b, None).await;
+    assert_eq!(b_list.body["result_count"], 0);
+    let b_sneaky = host
+        .send(Method::GET, "/integrated-accounts?tenant_id=tenant-a", &b, None)
+        .await;
+    assert_eq!(b_sneaky.body["result_count"], 0);
+    let a_list = host.send(Method::GET, "/integrated-accounts", &a, None).await;
+    assert_eq!(a_list.body["result"][0]["id"], id.as_str());
+
+    let foreign = json!({"connector": "hubspot", "tenant_id": "tenant-a", "credentials": {}});
+    host.send(Method::POST, "/integrated-accounts", &b, Some(foreign))
+        .await
+        .error(403, "forbidden");
+    let override_url =
+        json!({"connector": "hubspot", "credentials": {"access_token": "x"}, "base_url": server.base_url()});
+    host.send(Method::POST, "/integrated-accounts", &a, Some(override_url))
+        .await
+        .error(403, "forbidden");
+
+    // The admin sees everything and filters.
+    let admin_acct = host
+        .account(
+            "hubspot",
+            "tenant-b",
+            json!({"access_token": TOKEN}),
+            json!({}),
+            &server.base_url(),
+        )
+        .await;
+    let filtered = host
+        .get("/integrated-accounts?tenant_id=tenant-b&connector=hubspot&status=active")
+        .await;
+    assert_eq!(filtered.body["result_count"], 1);
+    assert_eq!(filtered.body["result"][0]["id"], admin_acct.as_str());
+    host.get("/integrated-accounts?status=bogus")
+        .await
+        .error(400, "invalid_request");
+
+    let ok = host
+        .send(
+            Method::GET,
+            &format!("/proxy/contacts?integrated_account_id={admin_acct}"),
+            &b,
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        host.send(Method::DELETE, &format!("/integrated-accounts/{id}"), &a, None)
+            .await
+            .status,
+        204
+    );
+    host.send(Method::GET, &format!("/integrated-accounts/{id}"), &a, None)
+        .await
+        .error(404, "not_found");
+}
+
+#[tokio::test]
+async fn bad_requests_get_normalized_4xx() {
+    let VendorHost {
+        host,
+        mock,
+        server: _server,
+        account: acct,
+    } = Host::with_vendor::<HubSpotMock>().await;
+    let admin = host.admin.clone();
+
+    host.get("/no/such/route").await.error(404, "not_found");
+    host.get("/proxy/contacts").await.error(400, "invalid_request");
+    host.get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=0"))
+        .await
+        .error(400, "invalid_request");
+    host.get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=abc"))
+        .await
+        .error(400, "invalid_request");
+    host.get(&format!("/proxy/tickets?integrated_account_id={acct}"))
+        .await
+        .error(404, "not_found");
+    host.get(&format!(
+        "/unified/ticketing/tickets?integrated_account_id={acct}"
+    ))
+    .await
+    .error(404, "not_found");
+    host.get("/proxy/contacts?integrated_account_id=acct_missing")
+        .await
+        .error(404, "not_found");
+
+    let raw = host
+        .req(Method::POST, "/integrated-accounts", &admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let body: serde_json::Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    host.send(
+        Method::POST,
+        "/integrated-accounts",
+        &admin,
+        Some(json!({"connector": "nope", "tenant_id": "t", "credentials": {}})),
+    )
+    .await
+    .error(400, "invalid_request");
+    host.send(
+        Method::POST,
+        "/integrated-accounts",
+        &admin,
+        Some(json!({"connector": "hubspot", "tenant_id": "t", "credentials": {}, "base_url": "ftp://x"})),
+    )
+    .await
+    .error(400, "invalid_request");
+    // Pipedrive's base URL needs `context.company_domain`.
+    host.send(
+        Method::POST,
+        "/integrated-accounts",
+        &admin,
+        Some(json!({"connector": "pipedrive", "tenant_id": "t", "credentials": {"api_token": "x"}})),
+    )
+    .await
+    .error(400, "invalid_request");
+
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let r = host
+        .req(
+            Method::POST,
+            &format!("/proxy/contacts?integrated_account_id={acct}"),
+            &admin,
+        )
+        .header("content-type", "application/json")
+        .body(format!("{{\"a\":\"{huge}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert!(mock.requests().is_empty(), "nothing reached the vendor");
+}
+
+#[tokio::test]
+async fn cursors_are_opaque_and_tamper_evident() {
+    let VendorHost {
+        host,
+        mock,
+        server,
+        account: a1,
+    } = Host::with_vendor::<HubSpotMock>().await;
+    mock.seed(30);
+    let a2 = host
+        .account(
+            "hubspot",
+            "t1",
+            HubSpotMock::credentials(),
+            json!({}),
+            &server.base_url(),
+        )
+        .await;
+    mock.clear_requests();
+    let first = host
+        .get(&format!("/proxy/contacts?integrated_account_id={a1}&limit=10"))
+        .await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+
+    let next = host
+        .get(&format!(
+            "/proxy/contacts?integrated_account_id={a1}&limit=10&next_cursor={}",
+            urlencode(&cursor)
+        ))
+        .await;
+    assert_eq!(next.status, 200);
+    assert_ne!(next.body["result"][0]["id"], first.body["result"][0]["id"]);
+
+    let mut forged = cursor.clone().into_bytes();
+    forged[5] = if forged[5] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    host.get(&format!(
+        "/proxy/contacts?integrated_account_id={a1}&next_cursor={}",
+        urlencode(&forged)
+    ))
+    .await
+    .error(400, "invalid_request");
+    host.get(&format!(
+        "/proxy/contacts?integrated_account_id={a2}&next_cursor={}",
+        urlencode(&cursor)
+    ))
+    .await
+    .error(400, "invalid_request");
+    host.get(&format!(
+        "/proxy/companies?integrated_account_id={a1}&next_cursor={}",
+        urlencode(&cursor)
+    ))
+    .await
+    .error(400, "invalid_request");
+    host.get(&format!(
+        "/unified/crm/contacts?integrated_account_id={a1}&next_cursor={}",
+        urlencode(&cursor)
+    ))
+    .await
+    .error(400, "invalid_request");
+    host.get(&format!(
+        "/proxy/contacts?integrated_account_id={a1}&next_cursor=garbage"
+    ))
+    .await
+    .error(400, "invalid_request");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "rejected cursors never reach the vendor"
+    );
+}
+
+#[tokio::test]
+async fn inactive_accounts_get_409() {
+    let VendorHost {
+        host,
+        mock,
+        server: _server,
+        account: acct,
+    } = Host::with_vendor::<HubSpotMock>().await;
+    // Walk the account through every non-active state by legal transitions.
+    let steps = [
+        (AccountStatus::NeedsReauth, AccountEvent::NeedsReauth),
+        (AccountStatus::Connecting, AccountEvent::Updated),
+        (AccountStatus::ValidationError, AccountEvent::ValidationError),
+        (AccountStatus::PostInstallError, AccountEvent::PostInstallError),
+    ];
+    for (status, event) in steps {
+        let row = host.app.store.account(&acct).await.unwrap().unwrap();
+        host.app
+            .store
+            .transition(&Transition::new(&row, status, event, "test"))
+            .await
+            .unwrap();
+        let e = host
+            .get(&format!("/proxy/contacts?integrated_account_id={acct}"))
+            .await;
+        let body = e.error(409, "account_not_active");
+        assert!(body["message"].as_str().unwrap().contains(status.as_str()));
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "calls on inactive accounts never reach the vendor"
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_encrypted_at_rest() {
+    let host = Host::start().await;
+    let acct = host
+        .account(
+            "hubspot",
+            "t1",
+            json!({"access_token": TOKEN}),
+            json!({"portal": "visible-context"}),
+            "http://127.0.0.1:9",
+        )
+        .await;
+    let shown = host.get(&format!("/integrated-accounts/{acct}")).await;
+    assert!(!shown.body.to_string().contains(TOKEN));
+    let mut found_context = false;
+    for entry in std::fs::read_dir(&host.dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "credential stored in clear"
+        );
+        found_context |= bytes.windows(15).any(|w| w == b"visible-context");
+    }
+    assert!(
+        found_context,
+        "the scan did read the database (context is stored in clear)"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_manifest_is_reported_and_skipped() {
+    let dir = scratch_dir("connectors");
+    copy_connectors(&dir);
+    std::fs::write(
+        dir.join("broken.json"),
+        r#"{"name": "broken", "version": "1", "base_url": "https://x.example", "auth": {"type": "bearer"},
+            "resources": {"things": {"methods": {"list": {"method": "GET", "path": "/things", "records": ".items[", "pagination": {"type": "cursor", "cursor": "{{", "param": "c"}}}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("garbled.json"), "{ not json").unwrap();
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir.clone()),
+        ..Default::default()
+    })
+    .await;
+    let list = host.get("/connectors").await;
+    assert_eq!(list.body["result_count"], 4, "the good connectors still load");
+    let errors = list.body["load_errors"].as_array().unwrap();
+    let broken = errors
+        .iter()
+        .find(|e| e["file"].as_str().unwrap().ends_with("broken.json"))
+        .unwrap();
+    let paths: Vec<&str> = broken["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"$.resources.things.methods.list.records"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"$.resources.things.methods.list.pagination.cursor"),
+        "every problem at once: {paths:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["file"].as_str().unwrap().ends_with("garbled.json"))
+    );
+    assert_eq!(host.get("/readyz").await.status, 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
