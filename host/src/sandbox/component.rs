@@ -200,7 +200,7 @@ impl LoadedComponent {
         let (account, call) = (wire::account(account), wire::call(call));
         let request = call_hook!(self, Hook::BuildRequest, |h, store| h
             .call_build_request(store, &account, &call))?;
-        wire::request(request).map_err(|message| self.mapping(Hook::BuildRequest, message))
+        wire::request(request).map_err(|e| self.mapping(Hook::BuildRequest, e.to_string()))
     }
 
     /// Rate-limit state and failure of an answer.
@@ -217,7 +217,7 @@ impl LoadedComponent {
             &wit_response,
             now_ms
         ))?;
-        wire::classification(c, response).map_err(|message| self.mapping(Hook::Classify, message))
+        wire::classification(c, response).map_err(|e| self.mapping(Hook::Classify, e.to_string()))
     }
 
     /// Records and next page, or the record, of a successful answer.
@@ -225,7 +225,7 @@ impl LoadedComponent {
         let (call, response) = (wire::call(call), wire::response(response));
         let payload = call_hook!(self, Hook::ReadPage, |h, store| h
             .call_read_page(store, &call, &response))?;
-        wire::payload(payload).map_err(|message| self.mapping(Hook::ReadPage, message))
+        wire::payload(payload).map_err(|e| self.mapping(Hook::ReadPage, e.to_string()))
     }
 
     /// Maps a page of vendor records to unified records.

@@ -54,16 +54,27 @@ pub fn response(response: &HttpResponse) -> wit::HttpResponse {
     }
 }
 
+/// Guest output that does not have the contract's shape (the component's bug).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(String);
+
+impl Malformed {
+    fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// A request a component built.
-pub fn request(request: wit::HttpRequest) -> Result<HttpRequest, String> {
+pub fn request(request: wit::HttpRequest) -> Result<HttpRequest, Malformed> {
     let method: HttpMethod = serde_json::from_value(Value::String(request.method.to_ascii_uppercase()))
-        .map_err(|_| format!("unsupported HTTP method {:?}", request.method))?;
+        .map_err(|_| Malformed::new(format!("unsupported HTTP method {:?}", request.method)))?;
     let body = request
         .body
         .as_deref()
         .map(serde_json::from_str)
         .transpose()
-        .map_err(|e| format!("request body is not JSON: {e}"))?;
+        .map_err(|e| Malformed::new(format!("request body is not JSON: {e}")))?;
     Ok(HttpRequest {
         method,
         url: request.url,
@@ -76,7 +87,7 @@ pub fn request(request: wit::HttpRequest) -> Result<HttpRequest, String> {
 pub fn classification(
     c: wit::Classification,
     response: &HttpResponse,
-) -> Result<(RateLimitInfo, Option<RemoteFailure>), String> {
+) -> Result<(RateLimitInfo, Option<RemoteFailure>), Malformed> {
     let rl = c.rate_limit;
     let rate_limit = RateLimitInfo {
         limit: rl.limit,
@@ -88,7 +99,7 @@ pub fn classification(
         None => None,
         Some(f) => {
             let code: RemoteErrorCode = serde_json::from_value(Value::String(f.code.clone()))
-                .map_err(|_| format!("unknown error code {:?}", f.code))?;
+                .map_err(|_| Malformed::new(format!("unknown error code {:?}", f.code)))?;
             let body = serde_json::from_slice(&response.body)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()));
             Some(RemoteFailure {
@@ -103,21 +114,21 @@ pub fn classification(
 }
 
 /// What a successful answer carries.
-pub fn payload(payload: wit::Payload) -> Result<Payload, String> {
+pub fn payload(payload: wit::Payload) -> Result<Payload, Malformed> {
     match payload {
         wit::Payload::List(page) => {
             let records: Vec<Value> = serde_json::from_str(&page.records)
-                .map_err(|e| format!("records are not a JSON array: {e}"))?;
+                .map_err(|e| Malformed::new(format!("records are not a JSON array: {e}")))?;
             let next: Option<PageState> = page
                 .next
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()
-                .map_err(|e| format!("next page state is not valid: {e}"))?;
+                .map_err(|e| Malformed::new(format!("next page state is not valid: {e}")))?;
             Ok(Payload::List { records, next })
         }
         wit::Payload::Single(record) => serde_json::from_str(&record)
             .map(Payload::Single)
-            .map_err(|e| format!("record is not JSON: {e}")),
+            .map_err(|e| Malformed::new(format!("record is not JSON: {e}"))),
     }
 }

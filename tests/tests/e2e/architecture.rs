@@ -414,11 +414,29 @@ fn no_import_cycles_in_host_or_engine() {
             "{name} has import cycles:\n{}",
             describe_cycles(&krate, &found)
         );
-        let edges: usize = krate.edges().values().map(BTreeSet::len).sum();
+        let edges = krate.edges();
+        let count: usize = edges.values().map(BTreeSet::len).sum();
         println!(
-            "architecture: {name}: {} modules, {edges} import edges, no cycle",
+            "architecture: {name}: {} modules, {count} import edges, no cycle",
             krate.modules.len()
         );
+        // The picture at the level of top-level modules (folders), for docs/ARCHITECTURE.md.
+        let mut folders: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (from, targets) in &edges {
+            let Some(top) = from.first() else { continue };
+            let entry = folders.entry(top).or_default();
+            for t in targets {
+                if let Some(t) = t.first().filter(|t| *t != top) {
+                    entry.insert(t);
+                }
+            }
+        }
+        for (from, to) in folders {
+            println!(
+                "architecture: {name}: {from} -> {}",
+                to.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
     }
 }
 
@@ -513,4 +531,41 @@ fn the_checker_finds_cycles_and_follows_reexports() {
     write("b.rs", "pub struct B;\n");
     assert!(cycles(&load(&dir).edges()).is_empty());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The docs name only events that exist (`patchbay.<area>.<op>` in README and docs/).
+#[test]
+fn docs_name_only_listed_events() {
+    let names: BTreeSet<&str> = patchbay::telemetry::events::ALL.iter().map(|e| e.name).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = vec![root.join("README.md")];
+    files.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md")),
+    );
+    let mut unknown = BTreeSet::new();
+    let mut seen = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, _) in text.match_indices("patchbay.") {
+            let word: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_' || *c == '.')
+                .collect();
+            let word = word.trim_end_matches('.');
+            let parts: Vec<&str> = word.split('.').collect();
+            // `patchbay.db`, `patchbay.db.key`: files, not events.
+            if parts.len() != 3 || parts[1] == "db" {
+                continue;
+            }
+            seen += 1;
+            if !names.contains(word) {
+                unknown.insert(format!("{}: {word}", file.display()));
+            }
+        }
+    }
+    assert!(seen > 5, "the docs were read ({seen} event names)");
+    assert!(unknown.is_empty(), "not in telemetry/events.rs: {unknown:?}");
 }
