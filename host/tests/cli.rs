@@ -236,3 +236,50 @@ fn serve_answers_never_logs_credentials_and_stops_on_sigterm() {
     assert!(!logs.contains(&token), "an API token reached the logs");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn serve_keeps_the_master_key_where_it_is_told() {
+    let dir = scratch("keyfile");
+    let key = dir.join("elsewhere").join("master.key");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // An in-memory database has no file to put a key beside: only the flag gives it one.
+    let mut child = bin()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database", "sqlite::memory:"])
+        .arg("--secret-key-file")
+        .arg(&key)
+        .arg("--connectors")
+        .arg(connectors())
+        .env_remove("PATCHBAY_SECRET_KEY")
+        .env("PATCHBAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(port, "GET", "/healthz", None, None).is_err() {
+        assert!(Instant::now() < deadline, "server never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&key).expect("the key file was created where asked");
+    assert_eq!(text.len(), 64, "64 hex digits");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
