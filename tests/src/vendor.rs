@@ -122,6 +122,14 @@ pub struct VendorHost<V> {
     pub account: String,
 }
 
+impl<V> VendorHost<V> {
+    /// The host, the mock, its server (bind it: dropping it takes the vendor away) and the
+    /// account id.
+    pub fn into_parts(self) -> (Host, V, MockServer, String) {
+        (self.host, self.mock, self.server, self.account)
+    }
+}
+
 impl<V> Deref for VendorHost<V> {
     type Target = Host;
     fn deref(&self) -> &Host {

@@ -17,6 +17,9 @@ pub enum Phase {
     Refresh,
     /// A proxied or unified call.
     Call,
+    /// Not recorded (a detail written by hand or by an older host): read, never written.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Phase {
@@ -27,25 +30,35 @@ impl Phase {
             Self::Validation => "validation",
             Self::Refresh => "refresh",
             Self::Call => "call",
+            Self::Unknown => "unknown",
         }
     }
 }
 
 /// The last failure of an account: `{"phase", "step", "message", "at"}`, plus `"transient":
-/// true` while a refresh failure is being retried.
+/// true` while a refresh failure is being retried. Reading is lenient (a missing field takes
+/// its default), so one odd stored detail never makes its account unreadable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusDetail {
     /// Where.
+    #[serde(default = "unknown")]
     pub phase: Phase,
     /// Which step: a manifest step name, `resource.method` of a call, `token`, `oauth_app`.
+    #[serde(default)]
     pub step: String,
     /// What went wrong.
+    #[serde(default)]
     pub message: String,
     /// When, epoch ms.
+    #[serde(default)]
     pub at: i64,
     /// A failure that is retried before it changes the account's status.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub transient: bool,
+}
+
+fn unknown() -> Phase {
+    Phase::Unknown
 }
 
 impl StatusDetail {
@@ -87,5 +100,14 @@ mod tests {
         assert_eq!(t["transient"], true);
         let back: StatusDetail = serde_json::from_value(json).unwrap();
         assert_eq!(back, d);
+        // The shape the first lifecycle migration documents, and a phase no host writes.
+        let legacy: StatusDetail =
+            serde_json::from_str(r#"{"step": "portal", "message": "boom", "at": 5}"#).unwrap();
+        assert_eq!(
+            (legacy.phase, legacy.step.as_str(), legacy.at),
+            (Phase::Unknown, "portal", 5)
+        );
+        let odd: StatusDetail = serde_json::from_str(r#"{"phase": "webhook", "message": "m"}"#).unwrap();
+        assert_eq!((odd.phase, odd.message.as_str()), (Phase::Unknown, "m"));
     }
 }

@@ -24,7 +24,7 @@ use crate::oauth::times::issued;
 use crate::secrets::Secrets;
 use crate::store::{AccountEventRecord, Store, StoreError, TokenUpdate};
 use crate::telemetry::emit;
-use crate::telemetry::events::{ACCOUNT_CREATE, ACCOUNT_DELETE};
+use crate::telemetry::events::{ACCOUNT_CREATE, ACCOUNT_DELETE, OAUTH_APP_UNREADABLE};
 
 /// `POST /integrated-accounts`.
 #[derive(Debug, Deserialize)]
@@ -197,7 +197,15 @@ impl Accounts {
         provider: &OAuth2,
         mut credentials: Value,
     ) -> Result<AccountRow, FirstTokenError> {
-        let app = self.apps.for_account(&row.connector, &credentials).await?;
+        let app = self
+            .apps
+            .for_account(&row.connector, &credentials)
+            .await
+            .inspect_err(|e| {
+                if e.is_internal() {
+                    emit!(ERROR, OAUTH_APP_UNREADABLE, account = %row.id, error = ?e);
+                }
+            })?;
         let tokens = OAuthClient::new(provider, &app, &self.oauth_http)
             .client_credentials()
             .await?;
@@ -225,10 +233,10 @@ impl Accounts {
         req: UpdateAccount,
     ) -> Result<AccountRow, AccountsError> {
         let account = visible_account(&self.store, principal, id, false).await?;
-        let connector = self
-            .registry
-            .get(&account.connector)
-            .ok_or_else(|| AccountsError::ConnectorNotLoaded(account.connector.clone()))?;
+        // Reconnecting is the caller's request: without its connector it cannot be served.
+        let connector = self.registry.get(&account.connector).ok_or_else(|| {
+            AccountsError::Invalid(format!("connector {:?} is not loaded", account.connector))
+        })?;
         let grant = connector.oauth2().map(|o| o.grant);
         if grant == Some(OAuth2Grant::AuthorizationCode) && req.credentials.is_some() {
             return Err(AccountsError::Invalid(format!(

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::answer::Answer;
 use super::cursor::Resume;
-use super::error::{CallsError, RemoteAnswer};
+use super::error::{CallFailure, CallsError, RemoteAnswer};
 use super::query::CallQuery;
 use super::service::Calls;
 use crate::accounts::detail::{Phase, StatusDetail};
@@ -72,6 +72,14 @@ impl CallContext {
             cursor: query.cursor,
             remote_data: !query.no_remote_data,
         })
+    }
+
+    /// A failure of this call, with the connector version that served it.
+    pub fn failure(&self, error: CallsError) -> CallFailure {
+        CallFailure {
+            error,
+            served_by: Some(self.served_by()),
+        }
     }
 
     /// `patchbay-connector-version`: what serves the call.

@@ -33,12 +33,8 @@ impl Calls {
         request: ProxyCall<'_>,
     ) -> Result<Answer, CallFailure> {
         let mut ctx = CallContext::resolve(self, principal, query).await?;
-        self.proxy_resolved(&mut ctx, request)
-            .await
-            .map_err(|error| CallFailure {
-                error,
-                served_by: Some(ctx.served_by()),
-            })
+        let answer = self.proxy_resolved(&mut ctx, request).await;
+        answer.map_err(|error| ctx.failure(error))
     }
 
     async fn proxy_resolved(

@@ -46,12 +46,8 @@ impl Calls {
         request: UnifiedCall<'_>,
     ) -> Result<Answer, CallFailure> {
         let mut ctx = CallContext::resolve(self, principal, query).await?;
-        self.unified_resolved(&mut ctx, request)
-            .await
-            .map_err(|error| CallFailure {
-                error,
-                served_by: Some(ctx.served_by()),
-            })
+        let answer = self.unified_resolved(&mut ctx, request).await;
+        answer.map_err(|error| ctx.failure(error))
     }
 
     async fn unified_resolved(

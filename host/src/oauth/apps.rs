@@ -51,12 +51,20 @@ pub enum AppError {
     /// Neither the connector nor the account has one.
     #[error("connector {0:?} has no OAuth app: PUT /connectors/{0}/oauth-app first")]
     Missing(String),
-    /// The database failed.
-    #[error(transparent)]
+    /// The database failed (the cause is logged, not shown: this text reaches account details).
+    #[error("internal error")]
     Store(#[from] StoreError),
     /// The stored app does not open.
-    #[error(transparent)]
+    #[error("internal error")]
     Secrets(#[from] SecretsError),
+}
+
+impl AppError {
+    /// Whether the host failed (rather than the app being missing); the caller logs the cause
+    /// where no HTTP answer carries it to the edge.
+    pub fn is_internal(&self) -> bool {
+        !matches!(self, Self::Missing(_))
+    }
 }
 
 /// The OAuth apps of every connector.

@@ -180,6 +180,11 @@ impl OAuthFlows {
             .ok_or_else(|| FlowError::NotOAuth(connector.to_owned()))
     }
 
+    /// Checks that `connector` exists and uses OAuth2 (before its app is read).
+    pub fn check_oauth(&self, connector: &str) -> Result<(), FlowError> {
+        self.provider(connector).map(drop)
+    }
+
     /// Sets an OAuth connector's app.
     pub async fn set_app(&self, connector: &str, app: &OAuthApp) -> Result<(), FlowError> {
         self.provider(connector)?;

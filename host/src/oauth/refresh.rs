@@ -26,7 +26,8 @@ use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError, TokenUpdate};
 use crate::telemetry::emit;
 use crate::telemetry::events::{
-    OAUTH_NEEDS_REAUTH, OAUTH_REFRESH_SETUP_ERROR, OAUTH_REFRESH_TRANSIENT_FAILURE, OAUTH_REFRESHED,
+    OAUTH_APP_UNREADABLE, OAUTH_NEEDS_REAUTH, OAUTH_REFRESH_SETUP_ERROR, OAUTH_REFRESH_TRANSIENT_FAILURE,
+    OAUTH_REFRESHED,
 };
 
 /// Why a refresh is asked.
@@ -258,7 +259,15 @@ impl Refresher {
             .ok_or_else(|| RefreshError::NotOAuth(account.connector.clone()))?;
         let provider = live.oauth2().expect("filtered on OAuth2");
         let credentials = self.secrets.open_credentials(&account.id, &account.credentials)?;
-        let app = self.apps.for_account(&account.connector, &credentials).await?;
+        let app = self
+            .apps
+            .for_account(&account.connector, &credentials)
+            .await
+            .inspect_err(|e| {
+                if e.is_internal() {
+                    emit!(ERROR, OAUTH_APP_UNREADABLE, account = %account.id, error = ?e);
+                }
+            })?;
         let client = OAuthClient::new(provider, &app, &self.http);
         let refresh_token = credentials["refresh_token"].as_str().map(str::to_owned);
         let result = match (provider.grant, refresh_token) {

@@ -94,6 +94,7 @@ events! {
     // oauth: apps, authorization flows, token refresh.
     OAUTH_APP_SET: Event "patchbay.oauth.app_set" => "A connector's OAuth app was set (`connector`).";
     OAUTH_DENIED: Event "patchbay.oauth.denied" => "The end user or the provider refused an authorization (`connector`, `error`).";
+    OAUTH_APP_UNREADABLE: Event "patchbay.oauth.app_unreadable" => "A token request could not read the connector's OAuth app (`account`, `error`: the database or the master key failed); the account is left as it is.";
     OAUTH_REFRESHED: Event "patchbay.oauth.refreshed" => "An access token was refreshed (`account`, `expires_in` seconds).";
     OAUTH_REFRESH_SETUP_ERROR: Event "patchbay.oauth.refresh_setup_error" => "A refresh failed because the OAuth app or provider settings are wrong (`account`, `message`); the account is left as it is and retried with backoff.";
     OAUTH_REFRESH_TRANSIENT_FAILURE: Event "patchbay.oauth.refresh_transient_failure" => "The token endpoint failed (`account`, `message`, `backoff_ms`); retried until the failure window closes.";

@@ -3,7 +3,7 @@
 
 use patchbay::accounts::{AccountEvent, AccountStatus, Transition};
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
-use patchbay_tests::{Host, HostOptions, Vendor, VendorHost, copy_connectors, scratch_dir, urlencode};
+use patchbay_tests::{Host, HostOptions, Vendor, copy_connectors, scratch_dir, urlencode};
 use reqwest::Method;
 use serde_json::json;
 
@@ -61,6 +61,22 @@ async fn connectors_and_unified_models_are_listed() {
             .any(|u| u["model"] == "crm" && u["resource"] == "contacts")
     );
     host.get("/connectors/nope").await.error(404, "not_found");
+    // OAuth apps: the connector is checked before the body is read.
+    host.admin_send(Method::PUT, "/connectors/nope/oauth-app", None)
+        .await
+        .error(404, "not_found");
+    let not_oauth = host
+        .admin_send(
+            Method::PUT,
+            "/connectors/hubspot/oauth-app",
+            Some(json!({"client_id": "x"})),
+        )
+        .await;
+    let e = not_oauth.error(400, "invalid_request");
+    assert!(
+        e["message"].as_str().unwrap().contains("does not use OAuth2"),
+        "{e}"
+    );
     let models = host.get("/unified-models").await;
     assert_eq!(models.body["result_count"], 3);
     let schema = host.get("/unified-models/crm/contacts").await;
@@ -166,12 +182,7 @@ async fn tenants_see_only_their_accounts() {
 
 #[tokio::test]
 async fn bad_requests_get_normalized_4xx() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     let admin = host.admin.clone();
 
     host.get("/no/such/route").await.error(404, "not_found");
@@ -182,9 +193,15 @@ async fn bad_requests_get_normalized_4xx() {
     host.get(&format!("/proxy/contacts?integrated_account_id={acct}&limit=abc"))
         .await
         .error(400, "invalid_request");
-    host.get(&format!("/proxy/tickets?integrated_account_id={acct}"))
-        .await
-        .error(404, "not_found");
+    // Once the account's connector is known, every answer says which version served it.
+    let unknown = host
+        .get(&format!("/proxy/tickets?integrated_account_id={acct}"))
+        .await;
+    unknown.error(404, "not_found");
+    assert_eq!(
+        unknown.header("patchbay-connector-version"),
+        Some("hubspot@1.0.0#1")
+    );
     host.get(&format!(
         "/unified/ticketing/tickets?integrated_account_id={acct}"
     ))
@@ -250,12 +267,7 @@ async fn bad_requests_get_normalized_4xx() {
 
 #[tokio::test]
 async fn cursors_are_opaque_and_tamper_evident() {
-    let VendorHost {
-        host,
-        mock,
-        server,
-        account: a1,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, server, a1) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     mock.seed(30);
     let a2 = host
         .account(
@@ -322,12 +334,7 @@ async fn cursors_are_opaque_and_tamper_evident() {
 
 #[tokio::test]
 async fn inactive_accounts_get_409() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     // Walk the account through every non-active state by legal transitions.
     let steps = [
         (AccountStatus::NeedsReauth, AccountEvent::NeedsReauth),

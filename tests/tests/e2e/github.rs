@@ -4,18 +4,13 @@
 use std::collections::HashSet;
 
 use patchbay_tests::mocks::GitHubMock;
-use patchbay_tests::{Host, VendorHost, assert_matches_unified_schema, walk_pages};
+use patchbay_tests::{Host, assert_matches_unified_schema, walk_pages};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn link_header_pagination_through_proxy() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<GitHubMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<GitHubMock>().await.into_parts();
     mock.seed(75);
     let (records, pages) = walk_pages(
         &host,
@@ -36,12 +31,7 @@ async fn link_header_pagination_through_proxy() {
 
 #[tokio::test]
 async fn unified_tickets() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<GitHubMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<GitHubMock>().await.into_parts();
     mock.seed(30);
     let (records, _) = walk_pages(
         &host,
@@ -93,12 +83,7 @@ async fn unified_tickets() {
 
 #[tokio::test]
 async fn primary_and_secondary_limits_are_rate_limited_plain_403_is_not() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<GitHubMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<GitHubMock>().await.into_parts();
     mock.seed(3);
     let list = format!("/proxy/issues?integrated_account_id={acct}");
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use patchbay_tests::mocks::HubSpotMock;
-use patchbay_tests::{Host, HostOptions, Vendor, VendorHost, assert_matches_unified_schema, walk_pages};
+use patchbay_tests::{Host, HostOptions, Vendor, assert_matches_unified_schema, walk_pages};
 use reqwest::Method;
 use serde_json::json;
 
@@ -13,12 +13,7 @@ const TOKEN: &str = <HubSpotMock as Vendor>::TOKEN;
 
 #[tokio::test]
 async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     mock.seed(25);
     let (records, pages) = walk_pages(
         &host,
@@ -65,12 +60,7 @@ async fn proxy_lists_every_page_once_with_normalized_rate_limits() {
 
 #[tokio::test]
 async fn unified_contacts_and_companies_match_their_schemas() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     mock.seed(12);
     let (records, pages) = walk_pages(
         &host,
@@ -109,12 +99,7 @@ async fn unified_contacts_and_companies_match_their_schemas() {
 
 #[tokio::test]
 async fn get_create_and_vendor_404() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     // Post-install stored the portal id from the Account Information API.
     let account = host.get(&format!("/integrated-accounts/{acct}")).await;
     assert_eq!(account.body["status"], "active");
@@ -172,12 +157,7 @@ async fn get_create_and_vendor_404() {
 
 #[tokio::test]
 async fn vendor_429_passes_through_at_once_without_retry() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     mock.seed(3);
     mock.fail_next(429, 1);
     let reply = host
@@ -199,16 +179,12 @@ async fn vendor_429_passes_through_at_once_without_retry() {
 
 #[tokio::test]
 async fn vendor_auth_failure_server_error_and_timeout() {
-    let VendorHost {
-        host,
-        mock,
-        server,
-        account: _acct,
-    } = Host::with_vendor_options::<HubSpotMock>(HostOptions {
+    let (host, mock, server, _acct) = Host::with_vendor_options::<HubSpotMock>(HostOptions {
         upstream_timeout: Duration::from_millis(500),
         ..Default::default()
     })
-    .await;
+    .await
+    .into_parts();
     mock.seed(2);
     // A wrong token fails the first post-install step, and the account says so.
     let bad = host
@@ -260,12 +236,7 @@ async fn vendor_auth_failure_server_error_and_timeout() {
 
 #[tokio::test]
 async fn unreachable_vendor() {
-    let VendorHost {
-        host,
-        mock: _mock,
-        server,
-        account: acct,
-    } = Host::with_vendor::<HubSpotMock>().await;
+    let (host, _mock, server, acct) = Host::with_vendor::<HubSpotMock>().await.into_parts();
     // The vendor goes away after the account connected: nothing listens there any more.
     drop(server);
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use patchbay_tests::mocks::LinearMock;
-use patchbay_tests::{Host, Vendor, VendorHost, assert_matches_unified_schema, walk_pages};
+use patchbay_tests::{Host, Vendor, assert_matches_unified_schema, walk_pages};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -17,12 +17,7 @@ fn graphql(body: &Option<Value>) -> Value {
 
 #[tokio::test]
 async fn issues_page_through_pageinfo_cursors() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<LinearMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<LinearMock>().await.into_parts();
     mock.seed(120);
     let (records, pages) = walk_pages(
         &host,
@@ -77,12 +72,7 @@ async fn issues_page_through_pageinfo_cursors() {
 
 #[tokio::test]
 async fn unified_tickets_read_and_write() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<LinearMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<LinearMock>().await.into_parts();
     mock.seed(30);
     let (records, _) = walk_pages(
         &host,
@@ -169,12 +159,7 @@ async fn unified_tickets_read_and_write() {
 
 #[tokio::test]
 async fn graphql_errors_are_classified() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<LinearMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<LinearMock>().await.into_parts();
     mock.seed(3);
 
     // Entity not found comes in a 200 body.

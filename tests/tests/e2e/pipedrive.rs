@@ -4,19 +4,14 @@
 use std::collections::HashSet;
 
 use patchbay_tests::mocks::PipedriveMock;
-use patchbay_tests::{Host, Vendor, VendorHost, assert_matches_unified_schema, walk_pages};
+use patchbay_tests::{Host, Vendor, assert_matches_unified_schema, walk_pages};
 use serde_json::json;
 
 const TOKEN: &str = <PipedriveMock as Vendor>::TOKEN;
 
 #[tokio::test]
 async fn offset_pagination_and_query_auth() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<PipedriveMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<PipedriveMock>().await.into_parts();
     mock.seed(250);
     let (records, pages) = walk_pages(
         &host,
@@ -47,12 +42,7 @@ async fn offset_pagination_and_query_auth() {
 
 #[tokio::test]
 async fn unified_contacts_from_persons() {
-    let VendorHost {
-        host,
-        mock,
-        server: _server,
-        account: acct,
-    } = Host::with_vendor::<PipedriveMock>().await;
+    let (host, mock, _server, acct) = Host::with_vendor::<PipedriveMock>().await.into_parts();
     mock.seed(8);
     let reply = host
         .get(&format!("/unified/crm/contacts?integrated_account_id={acct}"))
@@ -89,12 +79,7 @@ async fn unified_contacts_from_persons() {
 
 #[tokio::test]
 async fn vendor_errors_map_to_the_taxonomy() {
-    let VendorHost {
-        host,
-        mock,
-        server,
-        account: acct,
-    } = Host::with_vendor::<PipedriveMock>().await;
+    let (host, mock, server, acct) = Host::with_vendor::<PipedriveMock>().await.into_parts();
     mock.seed(2);
     let missing = host
         .get(&format!("/proxy/persons/4242?integrated_account_id={acct}"))

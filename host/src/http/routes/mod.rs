@@ -8,3 +8,12 @@ pub mod health;
 pub mod oauth;
 pub mod proxy;
 pub mod unified;
+
+use crate::calls::CallQuery;
+use crate::http::body::query_pairs;
+use crate::http::error::ApiError;
+
+/// The query of a proxy or unified call.
+fn call_query(raw: Option<&str>) -> Result<CallQuery, ApiError> {
+    Ok(CallQuery::parse(query_pairs(raw))?)
+}

@@ -24,6 +24,7 @@ pub async fn put_app(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    flows.check_oauth(&name)?;
     let app: OAuthApp = json_body(&body)?;
     flows.set_app(&name, &app).await?;
     Ok(Json(app.public_view()))

@@ -7,20 +7,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Method;
 
+use super::call_query;
 use crate::accounts::Principal;
-use crate::calls::{Answer, CallQuery, Calls, ProxyCall};
+use crate::calls::{Answer, Calls, ProxyCall};
 use crate::http::body::{optional_body, query_pairs};
 use crate::http::error::ApiError;
-
-async fn run(
-    calls: &Calls,
-    principal: &Principal,
-    raw: Option<&str>,
-    request: ProxyCall<'_>,
-) -> Result<Answer, ApiError> {
-    let query = CallQuery::parse(query_pairs(raw))?;
-    Ok(calls.proxy(principal, query, request).await?)
-}
 
 /// `/proxy/{resource}`: `GET` calls `list`, `POST` calls `create`.
 pub async fn collection(
@@ -41,7 +32,7 @@ pub async fn collection(
         id: None,
         body,
     };
-    run(&calls, &p, raw.as_deref(), request).await
+    Ok(calls.proxy(&p, call_query(raw.as_deref())?, request).await?)
 }
 
 /// `/proxy/{resource}/{id}`: `GET` calls `get`, `PATCH` `update`, `PUT` `replace` (or `update`
@@ -79,5 +70,5 @@ pub async fn item(
         id,
         body,
     };
-    run(&calls, &p, raw.as_deref(), request).await
+    Ok(calls.proxy(&p, call_query(raw.as_deref())?, request).await?)
 }

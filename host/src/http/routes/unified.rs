@@ -7,20 +7,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Method;
 
+use super::call_query;
 use crate::accounts::Principal;
-use crate::calls::{Answer, CallQuery, Calls, UnifiedCall};
-use crate::http::body::{query_pairs, required_body};
+use crate::calls::{Answer, Calls, UnifiedCall};
+use crate::http::body::required_body;
 use crate::http::error::ApiError;
-
-async fn run(
-    calls: &Calls,
-    principal: &Principal,
-    raw: Option<&str>,
-    request: UnifiedCall<'_>,
-) -> Result<Answer, ApiError> {
-    let query = CallQuery::parse(query_pairs(raw))?;
-    Ok(calls.unified(principal, query, request).await?)
-}
 
 /// `/unified/{model}/{resource}`: `GET` lists, `POST` creates.
 pub async fn collection(
@@ -42,7 +33,7 @@ pub async fn collection(
         id: None,
         body,
     };
-    run(&calls, &p, raw.as_deref(), request).await
+    Ok(calls.unified(&p, call_query(raw.as_deref())?, request).await?)
 }
 
 /// `/unified/{model}/{resource}/{id}`: `GET` reads, `PATCH` updates, `DELETE` deletes.
@@ -66,5 +57,5 @@ pub async fn item(
         id: Some(id),
         body,
     };
-    run(&calls, &p, raw.as_deref(), request).await
+    Ok(calls.unified(&p, call_query(raw.as_deref())?, request).await?)
 }

@@ -22,9 +22,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Whether `url` names a SQLite database.
+    /// Whether `url` names a SQLite database: `sqlite:…`, or anything without a scheme (a path,
+    /// `:memory:`), as sqlx reads it.
     pub fn accepts(url: &str) -> bool {
-        url.starts_with("sqlite:")
+        url.starts_with("sqlite:") || !url.contains("://")
     }
 
     /// Connects (creating the file if needed) and runs migrations.
