@@ -43,6 +43,7 @@ pub struct Connector {
     pub(crate) error_rules: Vec<CompiledRule>,
     pub(crate) unified: BTreeMap<(String, String), BTreeMap<String, CompiledUnified>>,
     pub(crate) lifecycle: CompiledLifecycle,
+    pub(crate) webhooks: Option<crate::webhook::CompiledWebhooks>,
 }
 
 #[derive(Debug)]
@@ -160,12 +161,12 @@ impl CompiledUnified {
 }
 
 /// Collects problems while compiling.
-struct Compiler {
+pub(crate) struct Compiler {
     problems: Vec<Problem>,
 }
 
 impl Compiler {
-    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),
             message: message.into(),
@@ -192,18 +193,18 @@ impl Compiler {
         self.templates(path, map)
     }
 
-    fn header_name(&mut self, path: &str, name: &str) {
+    pub(crate) fn header_name(&mut self, path: &str, name: &str) {
         let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
         if name.is_empty() || !name.chars().all(token) {
             self.problem(path, format!("{name:?} is not a valid HTTP header name"));
         }
     }
 
-    fn expr(&mut self, path: &str, source: &str) -> Option<Expr> {
+    pub(crate) fn expr(&mut self, path: &str, source: &str) -> Option<Expr> {
         Expr::compile(source).map_err(|e| self.problem(path, e)).ok()
     }
 
-    fn opt_expr(&mut self, path: &str, source: &Option<String>) -> Option<Expr> {
+    pub(crate) fn opt_expr(&mut self, path: &str, source: &Option<String>) -> Option<Expr> {
         source.as_deref().and_then(|s| self.expr(path, s))
     }
 }
@@ -368,6 +369,10 @@ impl Connector {
         }
 
         let lifecycle = compile_lifecycle(&mut cx, manifest.lifecycle.as_ref(), &resources);
+        let webhooks = manifest
+            .webhooks
+            .as_ref()
+            .and_then(|w| crate::webhook::CompiledWebhooks::compile(&mut cx, w));
 
         if !cx.problems.is_empty() {
             return Err(cx.problems);
@@ -384,7 +389,13 @@ impl Connector {
             error_rules,
             unified,
             lifecycle,
+            webhooks,
         })
+    }
+
+    /// The compiled `webhooks` section, if the manifest has one.
+    pub fn webhooks(&self) -> Option<&crate::webhook::CompiledWebhooks> {
+        self.webhooks.as_ref()
     }
 
     /// Post-install and validation steps.

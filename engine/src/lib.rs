@@ -24,6 +24,7 @@ pub mod request;
 pub mod response;
 pub mod template;
 pub mod unified;
+pub mod webhook;
 
 pub use call::{Account, Call, CallError, PageState};
 pub use connector::{CompiledMethod, CompiledUnified, Connector, Problem};

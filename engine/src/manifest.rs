@@ -58,6 +58,9 @@ pub struct Manifest {
     /// A Wasm component that implements some hooks; the declarative engine serves the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<ComponentSpec>,
+    /// Inbound webhooks: signature scheme, handshakes, event ids, times, accounts and mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<crate::webhook::WebhooksSpec>,
 }
 
 /// Credential injection strategies, selected by `type`.

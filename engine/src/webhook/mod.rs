@@ -1,0 +1,246 @@
+//! Inbound webhooks, sans-IO: from a manifest's `webhooks` section and a raw request to a
+//! verdict (signature valid or why not), a handshake answer, and the request's events (vendor id,
+//! time, account key, unified events). The host stores, leases and delivers; everything
+//! vendor-specific is decided here.
+
+mod events;
+mod handshake;
+mod signature;
+pub mod spec;
+
+pub use events::{InboundEvent, UnifiedEvent};
+pub use handshake::HandshakeAnswer;
+pub use signature::{CompiledSignature, form_sorted, hmac_sha256, parse_header, parse_time, secret_key};
+pub use spec::WebhooksSpec;
+
+use crate::connector::Compiler;
+use crate::expr::Expr;
+use crate::http::Headers;
+use signature::{CompiledTimestamp, TimestampSource};
+use spec::{HandshakeSpec, SignatureFormat, SignatureSpec, TimeUnit};
+
+/// A raw inbound request as the host received it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// `POST`, `GET`, …
+    pub method: &'a str,
+    /// The full URL the vendor called (public scheme, host, path and query).
+    pub url: &'a str,
+    /// Request headers.
+    pub headers: &'a Headers,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    /// The query parameters of the URL.
+    pub fn query(&self) -> Vec<(String, String)> {
+        let query = self.url.split_once('?').map_or("", |(_, q)| q);
+        let query = query.split('#').next().unwrap_or("");
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+}
+
+/// Why a request's signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No signature header.
+    #[error("the signature header is missing")]
+    MissingSignature,
+    /// The header has no signature in the expected shape or encoding.
+    #[error("the signature header is malformed")]
+    MalformedSignature,
+    /// No signature matches.
+    #[error("no signature matches")]
+    Mismatch,
+    /// The signed timestamp is missing or unreadable.
+    #[error("the signed timestamp is missing or unreadable")]
+    MissingTimestamp,
+    /// The signed timestamp is outside the tolerance (either way).
+    #[error("the signed timestamp is {skew_ms} ms away from the host clock")]
+    StaleTimestamp {
+        /// Host clock minus the timestamp.
+        skew_ms: i64,
+    },
+    /// The configured secret does not decode as its manifest says.
+    #[error("the configured webhook secret does not decode")]
+    BadSecret,
+    /// No secret is configured for this connector or account.
+    #[error("no webhook secret is configured")]
+    NoSecret,
+}
+
+/// A compiled `webhooks` section.
+#[derive(Debug)]
+pub struct CompiledWebhooks {
+    /// How requests are verified.
+    pub signature: CompiledSignature,
+    handshakes: Vec<HandshakeSpec>,
+    events: Option<Expr>,
+    id: Option<Expr>,
+    time: Option<(Expr, TimeUnit)>,
+    account: Option<(Expr, String)>,
+    rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    when: Option<Expr>,
+    event_type: String,
+    data: Option<Expr>,
+}
+
+impl CompiledWebhooks {
+    pub(crate) fn compile(cx: &mut Compiler, spec: &WebhooksSpec) -> Option<Self> {
+        let base = "$.webhooks";
+        let SignatureSpec::Hmac {
+            algorithm,
+            encoding,
+            header,
+            format,
+            signed,
+            timestamp,
+            secret,
+        } = &spec.signature;
+        cx.header_name(&format!("{base}.signature.header"), header);
+        let signed_pieces = signature::parse_signed(signed)
+            .map_err(|e| cx.problem(format!("{base}.signature.signed"), e))
+            .unwrap_or_default();
+        let timestamp = timestamp.as_ref().and_then(|t| {
+            let path = format!("{base}.signature.timestamp");
+            let sources = [t.header.is_some(), t.from_signature, t.body.is_some()];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                cx.problem(&path, "give exactly one of `header`, `from_signature`, `body`");
+                return None;
+            }
+            let source = if let Some(h) = &t.header {
+                cx.header_name(&format!("{path}.header"), h);
+                TimestampSource::Header(h.clone())
+            } else if t.from_signature {
+                if !matches!(
+                    format,
+                    SignatureFormat::KeyValue {
+                        timestamp_key: Some(_),
+                        ..
+                    }
+                ) {
+                    cx.problem(
+                        format!("{path}.from_signature"),
+                        "needs a key_value signature format with a `timestamp_key`",
+                    );
+                }
+                TimestampSource::Signature
+            } else {
+                TimestampSource::Body(cx.expr(&format!("{path}.body"), t.body.as_deref().unwrap_or("."))?)
+            };
+            Some(CompiledTimestamp {
+                source,
+                unit: t.unit,
+                tolerance_ms: i64::try_from(t.tolerance_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+            })
+        });
+        let uses_timestamp = signed_pieces.contains(&signature::Piece::Timestamp);
+        if uses_timestamp && timestamp.is_none() {
+            cx.problem(
+                format!("{base}.signature.signed"),
+                "uses {timestamp}, but `signature.timestamp` says nothing of where it is",
+            );
+        }
+        match format {
+            SignatureFormat::Prefixed { prefix } | SignatureFormat::SpaceSeparated { prefix }
+                if prefix.is_empty() =>
+            {
+                cx.problem(format!("{base}.signature.format.prefix"), "must not be empty");
+            }
+            SignatureFormat::KeyValue { signature_key, .. } if signature_key.is_empty() => {
+                cx.problem(
+                    format!("{base}.signature.format.signature_key"),
+                    "must not be empty",
+                );
+            }
+            _ => {}
+        }
+        for (i, h) in spec.handshakes.iter().enumerate() {
+            if spec.handshakes[..i].contains(h) {
+                cx.problem(format!("{base}.handshakes[{i}]"), "listed twice");
+            }
+        }
+        let events = cx.opt_expr(&format!("{base}.events"), &spec.events);
+        let id = cx.opt_expr(&format!("{base}.id"), &spec.id);
+        let time = spec
+            .time
+            .as_ref()
+            .and_then(|t| Some((cx.expr(&format!("{base}.time.path"), &t.path)?, t.unit)));
+        let account = spec.account.as_ref().and_then(|a| {
+            let valid =
+                !a.context.is_empty() && a.context.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                cx.problem(
+                    format!("{base}.account.context"),
+                    "must be letters, digits or '_'",
+                );
+            }
+            Some((
+                cx.expr(&format!("{base}.account.key"), &a.key)?,
+                a.context.clone(),
+            ))
+        });
+        let rules = spec
+            .map
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let path = format!("{base}.map[{i}]");
+                let parts: Vec<&str> = r.event_type.split('.').collect();
+                if parts.len() < 3 || parts.iter().any(|p| p.is_empty() || p.contains(['*', ' ', ':'])) {
+                    cx.problem(
+                        format!("{path}.type"),
+                        "must be <model>.<object>.<action>, e.g. crm.contact.updated",
+                    );
+                }
+                CompiledRule {
+                    when: cx.opt_expr(&format!("{path}.when"), &r.when),
+                    event_type: r.event_type.clone(),
+                    data: cx.opt_expr(&format!("{path}.data"), &r.data),
+                }
+            })
+            .collect();
+        Some(Self {
+            signature: CompiledSignature {
+                algorithm: *algorithm,
+                encoding: *encoding,
+                header: header.clone(),
+                format: format.clone(),
+                signed: signed_pieces,
+                timestamp,
+                secret: *secret,
+            },
+            handshakes: spec.handshakes.clone(),
+            events,
+            id,
+            time,
+            account,
+            rules,
+        })
+    }
+
+    /// Checks a request's signature.
+    pub fn verify(&self, req: &WebhookRequest<'_>, secret: &[u8], now_ms: i64) -> Result<(), Rejection> {
+        self.signature.verify(req, secret, now_ms)
+    }
+
+    /// Whether app-level requests carry the key of their account.
+    pub fn routes_by_payload(&self) -> bool {
+        self.account.is_some()
+    }
+
+    /// The account context field app-level events are matched on.
+    pub fn account_context_field(&self) -> Option<&str> {
+        self.account.as_ref().map(|(_, f)| f.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;
