@@ -37,6 +37,8 @@ pub enum RemoteErrorCode {
 pub enum ErrorCode {
     /// Missing or unknown API token (401).
     Unauthenticated,
+    /// An inbound webhook's signature is missing, wrong or stale (401).
+    InvalidSignature,
     /// The token may not do this (403).
     Forbidden,
     /// No such route or object, or not visible to this token (404).
@@ -94,7 +96,7 @@ impl ErrorCode {
     /// HTTP status the host answers with.
     pub fn status(self) -> u16 {
         match self {
-            Self::Unauthenticated => 401,
+            Self::Unauthenticated | Self::InvalidSignature => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::InvalidRequest => 400,
@@ -114,6 +116,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
+            Self::InvalidSignature => "invalid_signature",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::InvalidRequest => "invalid_request",

@@ -43,6 +43,81 @@ pub struct Config {
     pub stuck_connecting_after: Duration,
     /// Limits of Wasm connector components, and their compilation cache.
     pub sandbox: SandboxConfig,
+    /// Inbound and outbound webhooks.
+    pub webhooks: WebhookConfig,
+}
+
+/// Svix's retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "0s,5s,5m,30m,2h,5h,10h,10h";
+
+/// Inbound ingestion and outbound delivery settings.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Largest inbound webhook body (413 past it).
+    pub max_body_bytes: usize,
+    /// Inbound processing workers.
+    pub workers: usize,
+    /// How long a worker holds an inbound request or a delivery before another may take it.
+    pub lease: Duration,
+    /// How often workers look for work when nothing wakes them (other hosts' work, retries).
+    pub tick: Duration,
+    /// Delay before each delivery attempt (the first is usually 0); its length is the attempt count.
+    pub retry_schedule: Vec<Duration>,
+    /// An endpoint failing every attempt for this long is disabled.
+    pub disable_after: Duration,
+    /// Deliver to loopback, private and link-local addresses (tests, private networks).
+    pub allow_private_targets: bool,
+    /// Deadline of one delivery attempt.
+    pub delivery_timeout: Duration,
+    /// Deliveries in flight at once, over all endpoints.
+    pub delivery_concurrency: usize,
+    /// Deliveries in flight at once to one endpoint.
+    pub per_endpoint_concurrency: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            workers: 2,
+            lease: Duration::from_secs(30),
+            tick: Duration::from_millis(500),
+            retry_schedule: parse_schedule(DEFAULT_RETRY_SCHEDULE).expect("the default schedule parses"),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            allow_private_targets: false,
+            delivery_timeout: Duration::from_secs(15),
+            delivery_concurrency: 64,
+            per_endpoint_concurrency: 4,
+        }
+    }
+}
+
+/// Parses a duration: a number and a unit (`ms`, `s`, `m`, `h`, `d`), e.g. `200ms`, `5m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 200ms, 5s or 10m"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+/// Parses a comma-separated retry schedule (`200ms,1s,5s`).
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    let schedule: Vec<Duration> = text.split(',').map(parse_duration).collect::<Result<_, _>>()?;
+    if schedule.is_empty() {
+        return Err("the schedule needs at least one attempt".into());
+    }
+    Ok(schedule)
 }
 
 /// Token refresh settings.
@@ -98,6 +173,7 @@ impl Config {
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),
             stuck_connecting_after: Duration::from_secs(300),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -125,5 +201,17 @@ mod tests {
         assert_eq!(c.sandbox.cache_dir, Some(PathBuf::from("data/p.db.wasm-cache")));
         let memory = Config::new("sqlite::memory:", "connectors");
         assert_eq!((memory.key_file, memory.sandbox.cache_dir), (None, None));
+    }
+
+    #[test]
+    fn retry_schedules_parse() {
+        assert_eq!(
+            parse_schedule("200ms,1s,5m,2h,1d").unwrap(),
+            [200, 1000, 300_000, 7_200_000, 86_400_000].map(Duration::from_millis)
+        );
+        assert_eq!(WebhookConfig::default().retry_schedule.len(), 8);
+        assert!(parse_schedule("5x").unwrap_err().contains("unit"));
+        assert!(parse_schedule("").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

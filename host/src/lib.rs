@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhooks;
 
 pub use app::{App, run, serve};
 pub use config::Config;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use patchbay::config::{Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
+use patchbay::config::{
+    Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_RETRY_SCHEDULE, parse_duration, parse_schedule,
+};
 use patchbay::connectors::{load_file, smoke, validate_text};
 use patchbay::sandbox::{Sandbox, SandboxConfig, package};
 use patchbay::telemetry::{self, LogFormat as Logs, log_shutdown_requested};
@@ -55,6 +57,20 @@ enum Command {
         /// first start; default: `<database file>.key`).
         #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE")]
         secret_key_file: Option<PathBuf>,
+        /// Largest inbound webhook body, in bytes (413 past it).
+        #[arg(long, env = "PATCHBAY_WEBHOOK_MAX_BODY", default_value_t = 1024 * 1024)]
+        webhook_max_body: usize,
+        /// Delays before each outbound delivery attempt, comma-separated (`200ms,1s,5s`);
+        /// default Svix's: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+        #[arg(long, env = "PATCHBAY_DELIVERY_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE)]
+        delivery_retry_schedule: String,
+        /// Disable an endpoint whose every attempt failed for this long (`5d`, `12h`).
+        #[arg(long, env = "PATCHBAY_DELIVERY_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+        delivery_disable_after: Duration,
+        /// Allow delivery to loopback, private and link-local addresses (off: the SSRF guard
+        /// refuses them at creation and after DNS resolution at each delivery).
+        #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_DELIVERY_TARGETS")]
+        allow_private_delivery_targets: bool,
     },
     /// API tokens.
     Token {
@@ -167,6 +183,10 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             wasm_memory_mib,
             wasm_cache_dir,
             secret_key_file,
+            webhook_max_body,
+            delivery_retry_schedule,
+            delivery_disable_after,
+            allow_private_delivery_targets,
         } => {
             telemetry::init(log_format.into());
             let mut config = Config::new(database, connectors);
@@ -180,6 +200,11 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             if secret_key_file.is_some() {
                 config.key_file = secret_key_file;
             }
+            config.webhooks.max_body_bytes = webhook_max_body;
+            config.webhooks.retry_schedule = parse_schedule(&delivery_retry_schedule)
+                .map_err(|e| anyhow::anyhow!("--delivery-retry-schedule: {e}"))?;
+            config.webhooks.disable_after = delivery_disable_after;
+            config.webhooks.allow_private_targets = allow_private_delivery_targets;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

@@ -231,6 +231,11 @@ impl CompiledWebhooks {
         self.signature.verify(req, secret, now_ms)
     }
 
+    /// The HMAC key of a configured secret (as the manifest says the secret is encoded).
+    pub fn key(&self, secret: &[u8]) -> Result<Vec<u8>, Rejection> {
+        secret_key(self.signature.secret, secret)
+    }
+
     /// Whether app-level requests carry the key of their account.
     pub fn routes_by_payload(&self) -> bool {
         self.account.is_some()

@@ -18,9 +18,12 @@ use crate::oauth::{OAuthApps, OAuthFlows, Refresher, scheduler};
 use crate::sandbox::Sandbox;
 use crate::secrets::{Secrets, load_master_key};
 use crate::store::Store;
-use crate::telemetry::events::{APP_LISTEN, APP_STOPPED};
+use crate::telemetry::events::{APP_LISTEN, APP_STOPPED, WEBHOOK_PRIVATE_TARGETS};
 use crate::telemetry::{Metrics, emit};
 use crate::upstream::Upstream;
+use crate::webhooks::delivery::{self, Deliverer};
+use crate::webhooks::processor::{self, Processor};
+use crate::webhooks::{Endpoints, Inbound, Intake};
 
 /// A host's services, built and wired.
 #[derive(Debug)]
@@ -37,6 +40,10 @@ pub struct App {
     pub http: HttpState,
     /// The host's metrics.
     pub metrics: Arc<Metrics>,
+    /// Inbound webhook processing.
+    pub processor: Arc<Processor>,
+    /// Outbound webhook delivery.
+    pub deliverer: Arc<Deliverer>,
     config: Config,
 }
 
@@ -99,12 +106,49 @@ impl App {
             refresher.clone(),
             secrets.clone(),
         ));
+        let webhooks = &config.webhooks;
+        let stored = Arc::new(tokio::sync::Notify::new());
+        let events_written = Arc::new(tokio::sync::Notify::new());
+        let inbound = Arc::new(Inbound::new(
+            store.clone(),
+            registry.clone(),
+            secrets.clone(),
+            Intake::start(store.clone(), stored.clone()),
+            stored.clone(),
+            metrics.clone(),
+            webhooks.max_body_bytes,
+            config.public_url.as_deref(),
+        ));
+        let processor = Arc::new(Processor::new(
+            store.clone(),
+            registry.clone(),
+            metrics.clone(),
+            stored,
+            events_written.clone(),
+            webhooks.lease,
+            webhooks.tick,
+        ));
+        let endpoints = Arc::new(Endpoints::new(
+            store.clone(),
+            secrets.clone(),
+            webhooks.allow_private_targets,
+            events_written.clone(),
+        ));
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            endpoints.clone(),
+            webhooks.clone(),
+            metrics.clone(),
+            events_written,
+        )?);
         let http = HttpState {
             store: store.clone(),
             registry: registry.clone(),
             accounts,
             flows,
             calls,
+            inbound,
+            endpoints,
         };
         Ok(Self {
             store,
@@ -113,6 +157,8 @@ impl App {
             refresher,
             http,
             metrics,
+            processor,
+            deliverer,
             config: config.clone(),
         })
     }
@@ -133,8 +179,8 @@ pub async fn run(
     serve(listener, app, shutdown).await
 }
 
-/// Serves an already-opened app: starts the refresh scheduler and the directory watcher, serves
-/// until `shutdown`, then stops both.
+/// Serves an already-opened app: starts the refresh scheduler, the webhook workers and the
+/// directory watcher, serves until `shutdown`, then stops them.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -143,12 +189,24 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     emit!(INFO, APP_LISTEN, %addr);
     app.http.flows.default_public_url(&format!("http://{addr}"));
+    app.http.inbound.default_public_url(&format!("http://{addr}"));
+    if app.config.webhooks.allow_private_targets {
+        emit!(WARN, WEBHOOK_PRIVATE_TARGETS);
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(
         app.refresher.clone(),
         app.store.clone(),
         stop_rx.clone(),
     ));
+    let mut workers: Vec<_> = (0..app.config.webhooks.workers.max(1))
+        .map(|i| tokio::spawn(processor::run(app.processor.clone(), i, stop_rx.clone())))
+        .collect();
+    workers.push(tokio::spawn(delivery::run(
+        app.deliverer.clone(),
+        app.config.webhooks.tick,
+        stop_rx.clone(),
+    )));
     let watcher = watch::spawn(app.registry.clone(), stop_rx);
     // Small JSON answers must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -159,6 +217,9 @@ pub async fn serve(
         .await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    for w in workers {
+        let _ = w.await;
+    }
     drop(watcher);
     emit!(INFO, APP_STOPPED);
     Ok(())

@@ -4,6 +4,7 @@
 //! either way.
 
 use patchbay_engine::manifest::Hook;
+use patchbay_engine::webhook::{InboundEvent, Rejection, UnifiedEvent, WebhookRequest};
 use patchbay_engine::{
     Account, Call, CallError, CompiledUnified, Connector, HttpRequest, HttpResponse, Outcome, RateLimitInfo,
     RemoteFailure,
@@ -195,4 +196,86 @@ impl<'a> Dispatch<'a> {
             Server::Engine(_) => None,
         }
     }
+}
+
+/// Why an inbound webhook's events could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookDispatchError {
+    /// The connector has neither a `webhooks` section nor the component hook.
+    #[error("connector {0} does not accept webhooks")]
+    NotAccepted(String),
+    /// The component failed the hook.
+    #[error(transparent)]
+    Hook(#[from] HookFailure),
+    /// The engine or the component's answer could not map the request.
+    #[error("{0}")]
+    Mapping(String),
+}
+
+impl Dispatch<'_> {
+    /// Whether the connector accepts webhooks (a `webhooks` section or a `verify_webhook` hook).
+    pub fn accepts_webhooks(&self) -> bool {
+        self.live.connector.webhooks().is_some() || self.in_component(Hook::VerifyWebhook)
+    }
+
+    /// Checks an inbound webhook's signature.
+    pub async fn verify_webhook(
+        &self,
+        req: &WebhookRequest<'_>,
+        secret: &[u8],
+        now_ms: i64,
+    ) -> Result<Result<(), Rejection>, WebhookDispatchError> {
+        match (self.server(Hook::VerifyWebhook), self.live.connector.webhooks()) {
+            (Server::Component(c), _) => {
+                let ok = c
+                    .verify_webhook(req.headers.pairs(), req.body, secret, now_ms)
+                    .await?;
+                Ok(if ok { Ok(()) } else { Err(Rejection::Mismatch) })
+            }
+            (Server::Engine(_), Some(w)) => Ok(w.verify(req, secret, now_ms)),
+            (Server::Engine(e), None) => Err(WebhookDispatchError::NotAccepted(e.name().to_owned())),
+        }
+    }
+
+    /// The events of a stored inbound request, mapped to unified events. A component answers a
+    /// JSON array of `{"type", "data", "id"?, "time_ms"?, "account_key"?}`.
+    pub async fn webhook_events(
+        &self,
+        req: &WebhookRequest<'_>,
+    ) -> Result<Vec<InboundEvent>, WebhookDispatchError> {
+        match (self.server(Hook::MapWebhook), self.live.connector.webhooks()) {
+            (Server::Component(c), _) => {
+                let items = c.map_webhook(req.headers.pairs(), req.body).await?;
+                items.into_iter().map(component_event).collect()
+            }
+            (Server::Engine(_), Some(w)) => w.events(req).map_err(WebhookDispatchError::Mapping),
+            (Server::Engine(e), None) => Err(WebhookDispatchError::NotAccepted(e.name().to_owned())),
+        }
+    }
+}
+
+fn component_event(item: Value) -> Result<InboundEvent, WebhookDispatchError> {
+    let text = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let unified = match item.get("type").and_then(Value::as_str) {
+        Some(t) => Some(UnifiedEvent {
+            event_type: t.to_owned(),
+            data: item.get("data").cloned().unwrap_or(Value::Null),
+        }),
+        None if item.get("data").is_some() => {
+            return Err(WebhookDispatchError::Mapping(
+                "map_webhook: an event with `data` needs a `type`".into(),
+            ));
+        }
+        None => None,
+    };
+    Ok(InboundEvent {
+        id: item.get("id").and_then(text),
+        time_ms: item.get("time_ms").and_then(Value::as_i64),
+        account_key: item.get("account_key").and_then(text),
+        unified,
+    })
 }

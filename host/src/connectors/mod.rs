@@ -9,7 +9,7 @@ pub mod registry;
 pub mod validate;
 pub mod watch;
 
-pub use dispatch::{Classification, Dispatch, DispatchError};
+pub use dispatch::{Classification, Dispatch, DispatchError, WebhookDispatchError};
 pub use live::LiveConnector;
 pub use registry::{ChangeError, Registry, Snapshot};
 pub use validate::{FileReport, load_file, smoke, validate_text};

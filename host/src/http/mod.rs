@@ -22,8 +22,9 @@ use crate::calls::Calls;
 use crate::connectors::Registry;
 use crate::oauth::OAuthFlows;
 use crate::store::Store;
+use crate::webhooks::{Endpoints, Inbound};
 use error::ApiError;
-use routes::{accounts, connectors, health, oauth, proxy, unified};
+use routes::{accounts, connectors, endpoints, health, oauth, proxy, unified, webhooks};
 
 /// The services the routes call.
 #[derive(Debug, Clone)]
@@ -38,6 +39,10 @@ pub struct HttpState {
     pub flows: Arc<OAuthFlows>,
     /// Proxied and unified calls.
     pub calls: Arc<Calls>,
+    /// Inbound webhooks.
+    pub inbound: Arc<Inbound>,
+    /// Outbound webhook endpoints.
+    pub endpoints: Arc<Endpoints>,
 }
 
 macro_rules! from_ref {
@@ -56,6 +61,8 @@ from_ref! {
     accounts: Arc<Accounts>,
     flows: Arc<OAuthFlows>,
     calls: Arc<Calls>,
+    inbound: Arc<Inbound>,
+    endpoints: Arc<Endpoints>,
 }
 
 /// The host's routes.
@@ -85,6 +92,22 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         )
         .route("/connectors/{name}/versions", get(connectors::versions))
         .route("/connectors/{name}/rollback", post(connectors::rollback))
+        .route(
+            "/connectors/{name}/webhook-secret",
+            axum::routing::put(webhooks::put_secret),
+        )
+        .route("/inbound-webhooks", get(webhooks::list))
+        .route("/inbound-webhooks/{id}/retry", post(webhooks::retry))
+        .route("/webhook-endpoints", get(endpoints::list).post(endpoints::create))
+        .route(
+            "/webhook-endpoints/{id}",
+            get(endpoints::get_one)
+                .patch(endpoints::update)
+                .delete(endpoints::delete),
+        )
+        .route("/webhook-endpoints/{id}/test", post(endpoints::test))
+        .route("/webhook-endpoints/{id}/deliveries", get(endpoints::deliveries))
+        .route("/webhook-endpoints/{id}/replay", post(endpoints::replay))
         .route("/unified-models", get(connectors::models))
         .route("/unified-models/{model}/{resource}", get(connectors::model))
         .route(
@@ -113,6 +136,19 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         // The provider's redirect: its single-use `state` is the credential.
         .route("/oauth/callback", get(oauth::callback))
+        // Vendor webhooks: the signature is the credential; the body limit is the webhook one.
+        .route(
+            "/webhooks/{connector}",
+            post(webhooks::app_level)
+                .get(webhooks::app_level)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/webhooks/{connector}/{account}",
+            post(webhooks::per_account)
+                .get(webhooks::per_account)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -50,6 +50,9 @@ macro_rules! on_backend {
     };
 }
 
+// After the macro: textual scope makes `on_backend!` visible there.
+mod webhooks;
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -107,6 +107,16 @@ events! {
     SANDBOX_CRASHED: Event "patchbay.sandbox.crashed" note "instance discarded" => "A hook call trapped, ran out of CPU or memory, or panicked (`error`: connector, hook, reason, guest stderr).";
     SANDBOX_POOLING_UNAVAILABLE: Event "patchbay.sandbox.pooling_unavailable" note "using on-demand allocation" => "The pooling allocator could not reserve its address space (`error`); components still run, instantiating more slowly.";
 
+    // webhooks: inbound ingestion and outbound delivery.
+    WEBHOOK_REJECTED: Event "patchbay.webhooks.rejected" => "An inbound webhook was refused with 401 `invalid_signature` (`connector`, `account`, `reason`); its body is never logged.";
+    WEBHOOK_TOO_LARGE: Event "patchbay.webhooks.too_large" => "An inbound webhook was refused with 413: its body is over the limit (`connector`, `limit`).";
+    WEBHOOK_UNMATCHED: Event "patchbay.webhooks.unmatched" => "An inbound event matched no account (`connector`, `inbound`); kept as `unmatched`, retry it with POST /inbound-webhooks/{id}/retry.";
+    WEBHOOK_FAILED: Event "patchbay.webhooks.failed" => "An inbound webhook could not be mapped (`connector`, `inbound`, `error`); kept as `failed` for a retry.";
+    WEBHOOK_WORKER_ERROR: Event "patchbay.webhooks.worker_error" => "A webhook worker could not read or write the database (`worker`, `error`); it tries again next tick.";
+    WEBHOOK_DELIVERY_FAILED: Event "patchbay.webhooks.delivery_failed" => "A delivery attempt failed (`endpoint`, `event`, `attempt`, `status`, `error`, `next_attempt_at`).";
+    WEBHOOK_ENDPOINT_DISABLED: Event "patchbay.webhooks.endpoint_disabled" => "An endpoint was disabled (`endpoint`, `reason`: 410 Gone, or failing for longer than --delivery-disable-after); re-enable it with PATCH enabled=true.";
+    WEBHOOK_PRIVATE_TARGETS: Event "patchbay.webhooks.private_targets" note "--allow-private-delivery-targets is set: webhooks may be delivered to loopback and private addresses" => "Logged at startup when the SSRF guard is off.";
+
     // secrets: the master key.
     SECRETS_EPHEMERAL_KEY: Event "patchbay.secrets.ephemeral_key" note "PATCHBAY_SECRET_KEY is unset and no key file is configured: using an ephemeral key" => "Credentials sealed by this process cannot be read after a restart.";
     SECRETS_KEY_GENERATED: Event "patchbay.secrets.key_generated" note "PATCHBAY_SECRET_KEY is unset: generated a master key file; back it up, credentials cannot be decrypted without it" => "A master key file was created (`key_file`).";

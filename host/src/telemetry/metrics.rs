@@ -15,15 +15,39 @@ pub enum Counter {
     ConnectorRefusals,
     /// Rollbacks to an earlier revision.
     ConnectorRollbacks,
+    /// Inbound webhooks stored and acknowledged.
+    WebhooksAccepted,
+    /// Inbound webhooks refused for their signature.
+    WebhooksInvalidSignature,
+    /// Inbound webhooks refused for their size.
+    WebhooksTooLarge,
+    /// Inbound webhooks whose events had all been processed before.
+    WebhooksDuplicate,
+    /// Inbound webhooks with an event that matched no account.
+    WebhooksUnmatched,
+    /// Inbound webhooks whose mapping failed.
+    WebhooksFailed,
+    /// Delivery attempts answered 2xx.
+    DeliveriesSucceeded,
+    /// Delivery attempts that failed.
+    DeliveriesFailed,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 4] = [
+    pub const ALL: [Counter; 12] = [
         Counter::ConnectorLoads,
         Counter::ConnectorActivations,
         Counter::ConnectorRefusals,
         Counter::ConnectorRollbacks,
+        Counter::WebhooksAccepted,
+        Counter::WebhooksInvalidSignature,
+        Counter::WebhooksTooLarge,
+        Counter::WebhooksDuplicate,
+        Counter::WebhooksUnmatched,
+        Counter::WebhooksFailed,
+        Counter::DeliveriesSucceeded,
+        Counter::DeliveriesFailed,
     ];
 
     /// The metric name.
@@ -33,6 +57,14 @@ impl Counter {
             Self::ConnectorActivations => "patchbay_connector_activations_total",
             Self::ConnectorRefusals => "patchbay_connector_refusals_total",
             Self::ConnectorRollbacks => "patchbay_connector_rollbacks_total",
+            Self::WebhooksAccepted => "patchbay_webhooks_accepted_total",
+            Self::WebhooksInvalidSignature => "patchbay_webhooks_invalid_signature_total",
+            Self::WebhooksTooLarge => "patchbay_webhooks_too_large_total",
+            Self::WebhooksDuplicate => "patchbay_webhooks_duplicate_total",
+            Self::WebhooksUnmatched => "patchbay_webhooks_unmatched_total",
+            Self::WebhooksFailed => "patchbay_webhooks_failed_total",
+            Self::DeliveriesSucceeded => "patchbay_webhook_delivery_successes_total",
+            Self::DeliveriesFailed => "patchbay_webhook_delivery_failures_total",
         }
     }
 
@@ -45,6 +77,14 @@ impl Counter {
                 "Connector manifests or components refused as invalid (the previous version stays live)."
             }
             Self::ConnectorRollbacks => "Rollbacks of a connector to an earlier revision.",
+            Self::WebhooksAccepted => "Inbound webhooks verified, stored and answered 200.",
+            Self::WebhooksInvalidSignature => "Inbound webhooks refused with 401 invalid_signature.",
+            Self::WebhooksTooLarge => "Inbound webhooks refused with 413.",
+            Self::WebhooksDuplicate => "Inbound webhooks whose every event had been processed before.",
+            Self::WebhooksUnmatched => "Inbound webhooks with an event that matched no account.",
+            Self::WebhooksFailed => "Inbound webhooks whose mapping failed (kept as failed).",
+            Self::DeliveriesSucceeded => "Outbound delivery attempts answered 2xx.",
+            Self::DeliveriesFailed => "Outbound delivery attempts that failed.",
         }
     }
 

@@ -4,10 +4,12 @@
 
 pub mod accounts;
 pub mod connectors;
+pub mod endpoints;
 pub mod health;
 pub mod oauth;
 pub mod proxy;
 pub mod unified;
+pub mod webhooks;
 
 use crate::calls::CallQuery;
 use crate::http::body::query_pairs;

@@ -198,7 +198,7 @@ impl SqliteStore {
 
     /// Undelivered outbox events, oldest first (the webhook delivery work consumes these).
     pub async fn outbox_pending(&self, limit: i64) -> Result<Vec<Value>, StoreError> {
-        let rows = sqlx::query("SELECT payload FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1")
+        let rows = sqlx::query("SELECT payload FROM outbox WHERE fanned_out_at IS NULL ORDER BY id LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;

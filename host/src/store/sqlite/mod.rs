@@ -4,6 +4,8 @@
 mod accounts;
 mod api_tokens;
 mod connector_versions;
+mod deliveries;
+mod inbound;
 mod oauth;
 
 use std::str::FromStr;

@@ -1,0 +1,395 @@
+//! Outbound webhooks: endpoints, fan-out of outbox events into deliveries (once per event),
+//! leases of due deliveries (at most a few per endpoint at a time), attempts with their outcome,
+//! and replays.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::inbound::insert_outbox;
+use crate::store::error::StoreError;
+use crate::webhooks::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent};
+
+const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, events, description, sealed_secret, enabled, disabled_reason, \
+     failing_since, created_at, updated_at";
+
+impl SqliteStore {
+    /// Creates an endpoint.
+    pub async fn insert_endpoint(&self, e: &EndpointRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, events, description, sealed_secret, enabled, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.url)
+        .bind(
+            e.events
+                .as_ref()
+                .map(|v| serde_json::to_string(v).expect("filters serialize")),
+        )
+        .bind(&e.description)
+        .bind(&e.sealed_secret)
+        .bind(e.enabled)
+        .bind(e.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces an endpoint's url, filters, description and enabled flag; re-enabling clears the
+    /// failure state.
+    pub async fn update_endpoint(&self, e: &EndpointRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = $1, events = $2, description = $3, enabled = $4, \
+             disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
+             failing_since = CASE WHEN $4 AND NOT enabled THEN NULL ELSE failing_since END, \
+             updated_at = $5 WHERE id = $6",
+        )
+        .bind(&e.url)
+        .bind(
+            e.events
+                .as_ref()
+                .map(|v| serde_json::to_string(v).expect("filters serialize")),
+        )
+        .bind(&e.description)
+        .bind(e.enabled)
+        .bind(e.updated_at)
+        .bind(&e.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One endpoint.
+    pub async fn endpoint(&self, id: &str) -> Result<Option<EndpointRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    /// Every endpoint (of one tenant, if given), oldest first.
+    pub async fn endpoints(&self, tenant: Option<&str>) -> Result<Vec<EndpointRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY created_at, id"
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    /// Deletes an endpoint and its pending deliveries (attempts stay as history).
+    pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Appends an event to the outbox.
+    pub async fn insert_event(&self, e: &OutboxEvent) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        insert_outbox(&mut tx, e).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox events not fanned out yet, oldest first.
+    pub async fn unfanned_events(&self, limit: i64) -> Result<Vec<OutboxEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event, account_id, tenant_id, endpoint_id, payload, created_at FROM outbox \
+             WHERE fanned_out_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Outbox events created at or after `since`, oldest first.
+    pub async fn events_since(&self, since: i64, limit: i64) -> Result<Vec<OutboxEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event, account_id, tenant_id, endpoint_id, payload, created_at FROM outbox \
+             WHERE created_at >= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Creates the deliveries of one event and marks it fanned out, once: false if another
+    /// worker fanned it out first (nothing is written then).
+    pub async fn fan_out(
+        &self,
+        event: &OutboxEvent,
+        endpoints: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE outbox SET fanned_out_at = $1 WHERE id = $2 AND fanned_out_at IS NULL")
+                .bind(now)
+                .bind(&event.id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for endpoint in endpoints {
+            insert_delivery(&mut tx, endpoint, event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Creates deliveries of past events to one endpoint (replay).
+    pub async fn add_deliveries(
+        &self,
+        endpoint: &str,
+        events: &[OutboxEvent],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for event in events {
+            insert_delivery(&mut tx, endpoint, event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Leases due deliveries of enabled endpoints until `until`: at most `per_endpoint` per
+    /// endpoint and none of the `busy` endpoints, so one slow endpoint cannot take every slot.
+    pub async fn claim_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+        per_endpoint: i64,
+        busy: &[String],
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let busy_json = serde_json::to_string(busy).expect("ids serialize");
+        let rows = sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN ( \
+               SELECT id FROM ( \
+                 SELECT d.id, d.next_attempt_at, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n \
+                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                 WHERE d.status = 'pending' AND e.enabled AND d.next_attempt_at <= $2 \
+                   AND (d.lease_until IS NULL OR d.lease_until < $2) \
+                   AND d.endpoint_id NOT IN (SELECT value FROM json_each($5)) \
+               ) WHERE n <= $4 ORDER BY next_attempt_at LIMIT $3) \
+             RETURNING id, endpoint_id, event_id, event_type, attempts, created_at",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .bind(per_endpoint)
+        .bind(busy_json)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let event_id: String = r.get("event_id");
+            let ev = sqlx::query("SELECT payload, created_at FROM outbox WHERE id = $1")
+                .bind(&event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            let (data, event_created_at) = match ev {
+                Some(ev) => (
+                    serde_json::from_str(&ev.get::<String, _>("payload"))
+                        .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+                    ev.get("created_at"),
+                ),
+                None => (Value::Null, 0),
+            };
+            out.push(DueDelivery {
+                id: r.get("id"),
+                endpoint_id: r.get("endpoint_id"),
+                event_id,
+                event_type: r.get("event_type"),
+                attempts: r.get("attempts"),
+                created_at: r.get("created_at"),
+                data,
+                event_created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records an attempt and what it decided, in one transaction: the delivery's next state,
+    /// the endpoint's failure state, and, when the endpoint is disabled, the
+    /// `webhook_endpoint:disabled` event.
+    pub async fn record_attempt(
+        &self,
+        a: &AttemptRow,
+        outcome: &AttemptOutcome,
+        disabled_event: Option<&OutboxEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code, \
+             duration_ms, response_excerpt, error, at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&a.id)
+        .bind(&a.delivery_id)
+        .bind(&a.endpoint_id)
+        .bind(&a.event_id)
+        .bind(&a.event_type)
+        .bind(a.attempt)
+        .bind(a.status_code)
+        .bind(a.duration_ms)
+        .bind(&a.response_excerpt)
+        .bind(&a.error)
+        .bind(a.at)
+        .bind(a.next_attempt_at)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next) = match outcome {
+            AttemptOutcome::Succeeded => ("succeeded", None),
+            AttemptOutcome::Retry(at) => ("pending", Some(*at)),
+            AttemptOutcome::GaveUp => ("failed", None),
+            // Stays pending: re-enabling the endpoint resumes it.
+            AttemptOutcome::DisableEndpoint(_) => ("pending", Some(a.at)),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
+             completed_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $4 END WHERE id = $5",
+        )
+        .bind(status)
+        .bind(a.attempt)
+        .bind(next)
+        .bind(a.at)
+        .bind(&a.delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        let endpoint_sql = match outcome {
+            AttemptOutcome::Succeeded => "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
+            AttemptOutcome::DisableEndpoint(_) => {
+                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $3, \
+                 failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1"
+            }
+            _ => "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+        };
+        let reason = match outcome {
+            AttemptOutcome::DisableEndpoint(r) => Some(r.as_str()),
+            _ => None,
+        };
+        sqlx::query(endpoint_sql)
+            .bind(&a.endpoint_id)
+            .bind(a.at)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(e) = disabled_event {
+            insert_outbox(&mut tx, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An endpoint's attempts, newest first.
+    pub async fn attempts(&self, endpoint: &str, limit: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code, duration_ms, \
+             response_excerpt, error, at, next_attempt_at FROM webhook_attempts WHERE endpoint_id = $1 \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(endpoint)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AttemptRow {
+                id: r.get("id"),
+                delivery_id: r.get("delivery_id"),
+                endpoint_id: r.get("endpoint_id"),
+                event_id: r.get("event_id"),
+                event_type: r.get("event_type"),
+                attempt: r.get("attempt"),
+                status_code: r.get("status_code"),
+                duration_ms: r.get("duration_ms"),
+                response_excerpt: r.get("response_excerpt"),
+                error: r.get("error"),
+                at: r.get("at"),
+                next_attempt_at: r.get("next_attempt_at"),
+            })
+            .collect())
+    }
+
+    /// Deliveries per status (`pending`, `succeeded`, `failed`), for tests and operators.
+    pub async fn delivery_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM webhook_deliveries GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get("status"), r.get("n"))).collect())
+    }
+}
+
+async fn insert_delivery(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    endpoint: &str,
+    event: &OutboxEvent,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, \
+         created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(endpoint)
+    .bind(&event.id)
+    .bind(&event.event_type)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent {
+        id: r.get("id"),
+        event_type: r.get("event"),
+        account_id: r.get("account_id"),
+        tenant_id: r.get("tenant_id"),
+        endpoint_id: r.get("endpoint_id"),
+        data: serde_json::from_str(&r.get::<String, _>("payload"))
+            .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+        created_at: r.get("created_at"),
+    })
+}
+
+fn endpoint_from_row(r: &SqliteRow) -> Result<EndpointRow, StoreError> {
+    let events: Option<String> = r.get("events");
+    Ok(EndpointRow {
+        id: r.get("id"),
+        tenant_id: r.get("tenant_id"),
+        url: r.get("url"),
+        events: events
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("endpoint filters: {e}")))?,
+        description: r.get("description"),
+        sealed_secret: r.get("sealed_secret"),
+        enabled: r.get("enabled"),
+        disabled_reason: r.get("disabled_reason"),
+        failing_since: r.get("failing_since"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}

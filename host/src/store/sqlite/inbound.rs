@@ -1,0 +1,261 @@
+//! Inbound webhooks: the raw requests (stored in batches, one transaction per batch, before they
+//! are acknowledged), leases of the processing queue, processing results with vendor-event-id
+//! claims and outbox events in one transaction, and the app-level webhook secrets.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::SqliteStore;
+use crate::store::error::StoreError;
+use crate::webhooks::model::{InboundFilter, InboundRow, InboundStatus, NewInbound, OutboxEvent, Processed};
+
+const INBOUND_COLUMNS: &str = "id, connector, account_id, tenant_id, method, url, headers, body, received_at, \
+     status, attempts, processed_at, error, vendor_event_ids, event_types";
+
+impl SqliteStore {
+    /// Stores requests in one transaction (the acknowledgement's group commit).
+    pub async fn insert_inbound(&self, batch: &[NewInbound]) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        for r in batch {
+            sqlx::query(
+                "INSERT INTO inbound_webhooks (id, connector, account_id, tenant_id, method, url, headers, body, \
+                 received_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
+            )
+            .bind(&r.id)
+            .bind(&r.connector)
+            .bind(&r.account_id)
+            .bind(&r.tenant_id)
+            .bind(&r.method)
+            .bind(&r.url)
+            .bind(serde_json::to_string(&r.headers).expect("headers serialize"))
+            .bind(&r.body)
+            .bind(r.received_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Leases up to `limit` pending requests (never-leased or with an expired lease) until `until`.
+    pub async fn claim_inbound(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<InboundRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE inbound_webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id IN \
+             (SELECT id FROM inbound_webhooks WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $2) \
+              ORDER BY id LIMIT $3) RETURNING {INBOUND_COLUMNS}"
+        ))
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(inbound_from_row).collect()
+    }
+
+    /// Writes a processing result: claims each vendor event id (an id claimed before is a
+    /// duplicate, and its event is not written), writes the outbox events of the new ones, and
+    /// the request's final status, all in one transaction. Returns the final status.
+    pub async fn finish_inbound(
+        &self,
+        id: &str,
+        p: &Processed,
+        now: i64,
+    ) -> Result<InboundStatus, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let connector: String = sqlx::query_scalar("SELECT connector FROM inbound_webhooks WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut fresh = 0usize;
+        let mut types = Vec::new();
+        for (event_id, event) in &p.events {
+            let claimed = sqlx::query(
+                "INSERT INTO inbound_event_ids (connector, event_id, inbound_id, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&connector)
+            .bind(event_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed {
+                fresh += 1;
+                if let Some(event) = event {
+                    insert_outbox(&mut tx, event).await?;
+                    types.push(event.event_type.clone());
+                }
+            }
+        }
+        let status = match p.status {
+            InboundStatus::Processed if !p.events.is_empty() && fresh == 0 => InboundStatus::Duplicate,
+            s => s,
+        };
+        sqlx::query(
+            "UPDATE inbound_webhooks SET status = $1, account_id = COALESCE(account_id, $2), \
+             tenant_id = COALESCE(tenant_id, $3), error = $4, vendor_event_ids = $5, event_types = $6, \
+             processed_at = $7, lease_until = NULL WHERE id = $8",
+        )
+        .bind(status.as_str())
+        .bind(&p.account_id)
+        .bind(&p.tenant_id)
+        .bind(&p.error)
+        .bind(serde_json::to_string(&p.vendor_event_ids).expect("ids serialize"))
+        .bind(serde_json::to_string(&types).expect("types serialize"))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// Inbound requests, newest first.
+    pub async fn list_inbound(&self, f: &InboundFilter) -> Result<Vec<InboundRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE ($1 IS NULL OR connector = $1) \
+             AND ($2 IS NULL OR account_id = $2) AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR tenant_id = $4) \
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(&f.connector)
+        .bind(&f.account_id)
+        .bind(f.status.map(InboundStatus::as_str))
+        .bind(&f.tenant_id)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(inbound_from_row).collect()
+    }
+
+    /// One inbound request.
+    pub async fn inbound(&self, id: &str) -> Result<Option<InboundRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(inbound_from_row).transpose()
+    }
+
+    /// Puts a failed or unmatched request back in the queue; false if it is in another status.
+    pub async fn requeue_inbound(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE inbound_webhooks SET status = 'pending', lease_until = NULL, error = NULL \
+             WHERE id = $1 AND status IN ('failed', 'unmatched')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account of `connector` whose `context.<field>` equals `value` (as text).
+    pub async fn account_by_context(
+        &self,
+        connector: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        // `field` is letters, digits and '_' (checked when the manifest compiled).
+        let row = sqlx::query(
+            "SELECT id, tenant_id FROM integrated_accounts WHERE connector = $1 \
+             AND CAST(json_extract(context, '$.' || $2) AS TEXT) = $3 ORDER BY created_at LIMIT 1",
+        )
+        .bind(connector)
+        .bind(field)
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get("id"), r.get("tenant_id"))))
+    }
+
+    /// Sets a connector's app-level webhook secret (sealed).
+    pub async fn put_webhook_secret(
+        &self,
+        connector: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_secrets (connector, sealed, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(connector)
+        .bind(sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A connector's app-level webhook secret (sealed).
+    pub async fn webhook_secret(&self, connector: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM webhook_secrets WHERE connector = $1")
+                .bind(connector)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Appends an event to the outbox inside a transaction.
+pub(super) async fn insert_outbox(
+    tx: &mut Transaction<'_, Sqlite>,
+    e: &OutboxEvent,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (id, event, account_id, tenant_id, endpoint_id, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(&e.event_type)
+    .bind(&e.account_id)
+    .bind(&e.tenant_id)
+    .bind(&e.endpoint_id)
+    .bind(e.data.to_string())
+    .bind(e.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn json_list(r: &SqliteRow, column: &str) -> Vec<String> {
+    r.get::<Option<String>, _>(column)
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn inbound_from_row(r: &SqliteRow) -> Result<InboundRow, StoreError> {
+    let status: String = r.get("status");
+    let headers: String = r.get("headers");
+    Ok(InboundRow {
+        request: NewInbound {
+            id: r.get("id"),
+            connector: r.get("connector"),
+            account_id: r.get("account_id"),
+            tenant_id: r.get("tenant_id"),
+            method: r.get("method"),
+            url: r.get("url"),
+            headers: serde_json::from_str(&headers)
+                .map_err(|e| StoreError::Corrupt(format!("inbound headers: {e}")))?,
+            body: r.get("body"),
+            received_at: r.get("received_at"),
+        },
+        status: InboundStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("inbound status {status:?}")))?,
+        attempts: r.get("attempts"),
+        processed_at: r.get("processed_at"),
+        error: r.get("error"),
+        vendor_event_ids: json_list(r, "vendor_event_ids"),
+        event_types: json_list(r, "event_types"),
+    })
+}

@@ -1,0 +1,169 @@
+//! The SSRF guard of outbound delivery: an endpoint URL must be `http(s)` to a public address.
+//! Checked when an endpoint is created or changed (the literal address, or every address its name
+//! resolves to) and again at every delivery, after DNS resolution, by the delivery client's
+//! resolver ([`GuardedResolver`]), so a name that later resolves to a private address (DNS
+//! rebinding) is refused too. Redirects are never followed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use url::{Host, Url};
+
+/// Whether an address is publicly routable: not loopback, private, link-local (cloud metadata
+/// `169.254.169.254` included), shared, multicast, documentation, reserved or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00 // unique local (AWS metadata fd00:ec2::254 included)
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 of IPv4 space
+}
+
+/// Checks an endpoint URL's shape, and its address when it is a literal; returns the parsed URL.
+pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`url` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(format!("`url` must be https or http, not {}", url.scheme()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("`url` must not carry credentials".into());
+    }
+    let refused = |what: &str| {
+        Err(format!(
+            "`url` points to {what}; webhooks are delivered only to public addresses \
+             (--allow-private-delivery-targets lifts this)"
+        ))
+    };
+    match url.host() {
+        None => return Err("`url` needs a host".into()),
+        Some(_) if allow_private => {}
+        Some(Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => {
+            return refused(&format!("the non-public address {ip}"));
+        }
+        Some(Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => {
+            return refused(&format!("the non-public address {ip}"));
+        }
+        Some(Host::Domain(d))
+            if d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost") =>
+        {
+            return refused("localhost");
+        }
+        Some(_) => {}
+    }
+    Ok(url)
+}
+
+/// Checks every address a URL's host resolves to (at endpoint creation).
+pub async fn check_resolved(url: &Url, allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    let Some(Host::Domain(name)) = url.host() else {
+        return Ok(()); // literals were checked by `check_url`
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|e| format!("`url` host {name} does not resolve: {e}"))?
+        .collect();
+    match addrs.iter().find(|a| !is_public(a.ip())) {
+        Some(a) => Err(format!(
+            "`url` host {name} resolves to the non-public address {}; webhooks are delivered only to public \
+             addresses (--allow-private-delivery-targets lifts this)",
+            a.ip()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The delivery client's resolver: resolves, then refuses a name with any non-public address.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                return Err(format!("{host} resolves to the non-public address {}", bad.ip()).into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_addresses_are_refused() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+            "240.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} passed");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} refused");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(check_url("https://example.com/hook", false).is_ok());
+        for bad in [
+            "ftp://example.com/",
+            "http://127.0.0.1:9000/",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://169.254.169.254/latest/meta-data",
+            "https://user:pw@example.com/",
+            "not a url",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad} passed");
+        }
+        assert!(check_url("http://127.0.0.1:9000/", true).is_ok());
+    }
+}
