@@ -236,6 +236,11 @@ impl CompiledWebhooks {
         secret_key(self.signature.secret, secret)
     }
 
+    /// Whether the signature covers a timestamp (checked against the clock).
+    pub fn signature_has_timestamp(&self) -> bool {
+        self.signature.timestamp.is_some()
+    }
+
     /// Whether app-level requests carry the key of their account.
     pub fn routes_by_payload(&self) -> bool {
         self.account.is_some()

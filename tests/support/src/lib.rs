@@ -3,6 +3,9 @@
 //! OAuth redirect dance, and `oauth2-mock-server` (npm). The race test uses only this crate and
 //! the mock vendors, so its binary does not link the host (or wasmtime).
 
+pub mod receiver;
+pub mod signing;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -15,3 +15,5 @@ mod linear;
 mod oauth_server;
 mod pipedrive;
 mod sandbox;
+mod webhook_vectors;
+mod webhooks;
