@@ -86,6 +86,8 @@ impl Deliverer {
     }
 
     /// Creates the deliveries of events not fanned out yet; returns how many events it handled.
+    /// Disabled endpoints get theirs too: they wait, and re-enabling the endpoint delivers them,
+    /// so disabling never drops an event (deleting the endpoint does).
     pub async fn fan_out(&self) -> Result<usize, StoreError> {
         let events = self.store.unfanned_events(500).await?;
         if events.is_empty() {
@@ -101,7 +103,6 @@ impl Deliverer {
         for event in &events {
             let targets: Vec<String> = endpoints
                 .iter()
-                .filter(|e| e.enabled)
                 .filter(|e| event.endpoint_id.as_deref().is_none_or(|t| t == e.id))
                 .filter(|e| e.wants(&event.event_type, event.tenant_id.as_deref()))
                 .map(|e| e.id.clone())

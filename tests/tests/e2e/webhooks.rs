@@ -12,7 +12,7 @@ use patchbay::config::parse_schedule;
 use patchbay_tests::mocks::HubSpotMock;
 use patchbay_tests::receiver::Receiver;
 use patchbay_tests::signing::{hubspot_v3, now_ms};
-use patchbay_tests::{Host, HostOptions, Reply};
+use patchbay_tests::{Host, HostOptions, Reply, Vendor};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -263,4 +263,329 @@ fn cross_check_with_standardwebhooks(d: &patchbay_tests::receiver::Delivery, sec
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn unmatched_events_are_kept_then_retried_once_the_account_exists() {
+    let host = Host::start_with(fast_options()).await;
+    let product = Receiver::start().await;
+    endpoint(
+        &host,
+        &host.admin,
+        &product,
+        json!({"events": ["crm.contact.created"]}),
+    )
+    .await;
+    set_app_secret(&host, "hubspot", HS_SECRET).await;
+    let body = hubspot_batch(62515, 7001);
+    let r = post_hubspot(&host, "/webhooks/hubspot", &body, Some(HS_SECRET), now_ms()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = settled(&host).await;
+    assert_eq!(rows[0]["status"], "unmatched", "{rows:?}");
+    let id = rows[0]["id"].as_str().unwrap().to_owned();
+    // Retrying before any account exists leaves it unmatched; a processed one cannot be retried.
+    let (_mock, _server, account) = host.add_vendor::<HubSpotMock>("hubspot").await;
+    let retried = host
+        .admin_send(Method::POST, &format!("/inbound-webhooks/{id}/retry"), None)
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let rows = settled(&host).await;
+    assert_eq!(rows[0]["status"], "processed", "{rows:?}");
+    assert_eq!(rows[0]["integrated_account_id"], account.as_str());
+    let got = product.wait_until(WAIT, |d| !d.is_empty()).await;
+    assert_eq!(got[0].body["type"], "crm.contact.created");
+    assert_eq!(got[0].body["data"]["integrated_account_id"], account.as_str());
+    host.admin_send(Method::POST, &format!("/inbound-webhooks/{id}/retry"), None)
+        .await
+        .error(400, "invalid_request");
+    host.admin_send(Method::POST, "/inbound-webhooks/nope/retry", None)
+        .await
+        .error(404, "not_found");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        product.deliveries().len(),
+        1,
+        "the filter let only contact.creation through"
+    );
+}
+
+#[tokio::test]
+async fn a_per_account_secret_takes_precedence_and_is_never_shown() {
+    let (host, _mock, _server, account) = Host::with_vendor_options::<HubSpotMock>(fast_options())
+        .await
+        .into_parts();
+    set_app_secret(&host, "hubspot", HS_SECRET).await;
+    let patched = host
+        .patch_account(
+            &account,
+            json!({"credentials": {"access_token": <HubSpotMock as Vendor>::TOKEN, "webhook_secret": "per-account-secret"}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert!(!patched.body.to_string().contains("per-account-secret"));
+    let path = format!("/webhooks/hubspot/{account}");
+    let body = hubspot_batch(62515, 5001);
+    post_hubspot(&host, &path, &body, Some(HS_SECRET), now_ms())
+        .await
+        .error(401, "invalid_signature");
+    let ok = post_hubspot(&host, &path, &body, Some("per-account-secret"), now_ms()).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let rows = settled(&host).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "processed");
+    assert_eq!(rows[0]["integrated_account_id"], account.as_str());
+    assert!(
+        !host
+            .account_view(&account)
+            .await
+            .to_string()
+            .contains("per-account-secret")
+    );
+}
+
+#[tokio::test]
+async fn slack_url_verification_is_answered_after_its_signature() {
+    let host = Host::start_with(fast_options()).await;
+    set_app_secret(&host, "slack", "8f742231b10e8888abcd99yyyzzz85a5").await;
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let ts = (now_ms() / 1000).to_string();
+    let sign = |secret: &str| {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{ts}:").as_bytes());
+        mac.update(body);
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let send = |sig: String| {
+        host.http
+            .post(format!("{}/webhooks/slack", host.url))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", &ts)
+            .header("x-slack-signature", sig)
+            .body(body.to_vec())
+            .send()
+    };
+    let r = send(sign("8f742231b10e8888abcd99yyyzzz85a5")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        r.text().await.unwrap(),
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    let forged = Reply::from(send(sign("not-it")).await.unwrap()).await;
+    forged.error(401, "invalid_signature");
+    assert!(settled(&host).await.is_empty(), "handshakes are not stored");
+}
+
+#[tokio::test]
+async fn the_ssrf_guard_refuses_private_targets_by_default() {
+    let host = Host::start().await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:9/hook",
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://localhost/hook",
+        "ftp://example.com/hook",
+    ] {
+        let r = host
+            .admin_send(Method::POST, "/webhook-endpoints", Some(json!({"url": url})))
+            .await;
+        let e = r.error(400, "invalid_request");
+        assert!(!e["message"].as_str().unwrap().is_empty(), "{url}");
+    }
+    let r = host
+        .admin_send(
+            Method::POST,
+            "/webhook-endpoints",
+            Some(json!({"url": "https://hooks.example.com/x", "events": ["crm.**"]})),
+        )
+        .await;
+    r.error(400, "invalid_request");
+    // A tenant token cannot create another tenant's endpoint.
+    let t1 = host.tenant_token("t1").await;
+    host.send(
+        Method::POST,
+        "/webhook-endpoints",
+        &t1,
+        Some(json!({"url": "https://hooks.example.com/x", "tenant_id": "t2"})),
+    )
+    .await
+    .error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_then_up_gets_every_event_once() {
+    let host = Host::start_with(fast_options()).await;
+    let addr = Receiver::unused_addr().await;
+    let url = format!("http://{addr}/hook");
+    let r = host
+        .admin_send(Method::POST, "/webhook-endpoints", Some(json!({"url": url})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, secret) = (
+        r.body["id"].as_str().unwrap().to_owned(),
+        r.body["secret"].as_str().unwrap().to_owned(),
+    );
+    let mut sent = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let t = host
+            .admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+            .await;
+        assert_eq!(t.status, 202, "{}", t.body);
+        sent.insert(t.body["event_id"].as_str().unwrap().to_owned());
+    }
+    // Attempts fail while nothing listens.
+    let started = std::time::Instant::now();
+    loop {
+        let log = host.get(&format!("/webhook-endpoints/{id}/deliveries")).await;
+        let failed = log.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["error"].is_string())
+            .count();
+        if failed >= 40 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "{}", log.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let product = Receiver::start_on(addr).await;
+    product.set_secret(&secret);
+    let got = product.wait_until(WAIT, |d| d.len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_now = product.deliveries();
+    assert_eq!(
+        got_now.len(),
+        20,
+        "every event once, none twice ({} then {})",
+        got.len(),
+        got_now.len()
+    );
+    assert_eq!(product.delivered_ids(), sent);
+    assert!(
+        got_now
+            .iter()
+            .all(|d| d.valid && d.body["type"] == "webhook_endpoint:test")
+    );
+    let log = host
+        .get(&format!("/webhook-endpoints/{id}/deliveries?limit=1000"))
+        .await;
+    let attempts = log.body["data"].as_array().unwrap();
+    let first_failure = attempts.iter().find(|a| a["error"].is_string()).unwrap();
+    assert!(first_failure["status_code"].is_null());
+    assert!(first_failure["next_attempt_at"].is_string(), "{first_failure}");
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a["status_code"] == 200 && a["attempt"].as_i64().unwrap() > 1)
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_gone_disables_and_re_enabling_resumes() {
+    let host = Host::start_with(fast_options()).await;
+    let product = Receiver::start().await;
+    let (id, _) = endpoint(
+        &host,
+        &host.admin,
+        &product,
+        json!({"description": "product", "events": ["webhook_endpoint:test"]}),
+    )
+    .await;
+    let ops = Receiver::start().await;
+    endpoint(
+        &host,
+        &host.admin,
+        &ops,
+        json!({"events": ["webhook_endpoint:disabled"]}),
+    )
+    .await;
+
+    // 429 with Retry-After: 1 — the next attempt waits a second, not the schedule's 100 ms.
+    product.answer_next(&[(429, Some("1"))]);
+    host.admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+        .await;
+    let got = product.wait_until(WAIT, |d| d.len() >= 2).await;
+    assert_eq!(got[0].answered, 429);
+    assert_eq!(got[0].id, got[1].id, "the webhook-id is stable across retries");
+    let t0: i64 = got[0].timestamp.parse().unwrap();
+    let t1: i64 = got[1].timestamp.parse().unwrap();
+    assert!(t1 - t0 >= 1, "retried after {} s", t1 - t0);
+
+    // 410 Gone: disabled at once, recorded as webhook_endpoint:disabled, delivered to ops.
+    product.answer_next(&[(410, None)]);
+    host.admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+        .await;
+    let disabled = ops.wait_until(WAIT, |d| !d.is_empty()).await;
+    assert_eq!(disabled[0].body["type"], "webhook_endpoint:disabled");
+    assert_eq!(disabled[0].body["data"]["endpoint_id"], id.as_str());
+    let shown = host.get(&format!("/webhook-endpoints/{id}")).await;
+    assert_eq!(shown.body["enabled"], false, "{}", shown.body);
+    assert!(shown.body["disabled_reason"].as_str().unwrap().contains("410"));
+    let before = product.deliveries().len();
+    host.admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        product.deliveries().len(),
+        before,
+        "a disabled endpoint receives nothing"
+    );
+
+    // Re-enabling resumes what is pending: the 410'd event and the one sent while disabled.
+    let enabled = host
+        .admin_send(
+            Method::PATCH,
+            &format!("/webhook-endpoints/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(enabled.body["enabled"], true, "{}", enabled.body);
+    assert!(enabled.body["disabled_reason"].is_null());
+    let got = product
+        .wait_until(WAIT, |d| d.iter().filter(|x| x.answered == 200).count() >= 3)
+        .await;
+    assert_eq!(product.delivered_ids().len(), 3, "{got:?}");
+
+    // Replay re-sends every matching event since then, with the same webhook-ids.
+    let since = chrono_rfc3339(now_ms() - 3_600_000);
+    let replayed = host
+        .admin_send(
+            Method::POST,
+            &format!("/webhook-endpoints/{id}/replay"),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(replayed.status, 202, "{}", replayed.body);
+    assert_eq!(replayed.body["replayed"], 3);
+    product
+        .wait_until(WAIT, |d| d.iter().filter(|x| x.answered == 200).count() >= 6)
+        .await;
+    assert_eq!(product.delivered_ids().len(), 3, "replays keep the webhook-id");
+
+    // The listing, and deletion.
+    let list = host.get("/webhook-endpoints").await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
+    assert!(
+        !list.body.to_string().contains("whsec_"),
+        "secrets are shown only at creation"
+    );
+    let gone = host
+        .admin_send(Method::DELETE, &format!("/webhook-endpoints/{id}"), None)
+        .await;
+    assert_eq!(gone.status, 204);
+    host.get(&format!("/webhook-endpoints/{id}"))
+        .await
+        .error(404, "not_found");
+}
+
+fn chrono_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
 }
