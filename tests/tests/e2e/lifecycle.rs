@@ -32,6 +32,8 @@ async fn setup(default_expires_in: Option<u64>, refresh: RefreshConfig, upstream
         connectors: Some(dir),
         refresh,
         upstream_timeout,
+        // The product's receiver listens on loopback.
+        tweak: Some(|c| c.webhooks.allow_private_targets = true),
         ..Default::default()
     })
     .await;
@@ -122,6 +124,37 @@ async fn connect_deny_and_reconnect_keep_one_account() {
             .iter()
             .all(|e| e["integrated_account_id"] == id.as_str() && e["tenant_id"] == "t1")
     );
+}
+
+#[tokio::test]
+async fn needs_reauth_reaches_the_product_as_a_signed_webhook() {
+    let s = default_setup().await;
+    let product = patchbay_tests::receiver::Receiver::start().await;
+    let created = s
+        .host
+        .admin_send(
+            Method::POST,
+            "/webhook-endpoints",
+            Some(json!({"url": product.url, "events": ["integrated_account:needs_reauth"]})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    product.set_secret(created.body["secret"].as_str().unwrap());
+    let id = connect_active(&s.host).await;
+    // The refresh tests' failing token endpoint: invalid_grant.
+    s.provider.fail_token_next(400, 1);
+    s.host.refresh(&id).await.error(401, "remote_unauthorized");
+    let got = product
+        .wait_until(Duration::from_secs(10), |d| !d.is_empty())
+        .await;
+    assert_eq!(got.len(), 1, "only the filtered event: {got:?}");
+    let d = &got[0];
+    assert!(d.valid, "Standard Webhooks signature verifies");
+    assert_eq!(d.body["type"], "integrated_account:needs_reauth");
+    assert_eq!(d.body["data"]["integrated_account_id"], id.as_str());
+    assert_eq!(d.body["data"]["status"], "needs_reauth");
+    assert_eq!(d.body["data"]["previous_status"], "active");
+    assert_eq!(d.body["data"]["tenant_id"], "t1");
 }
 
 #[tokio::test]

@@ -589,3 +589,40 @@ async fn retry_after_is_honoured_gone_disables_and_re_enabling_resumes() {
 fn chrono_rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_whole_window_is_disabled() {
+    let host = Host::start_with(HostOptions {
+        tweak: Some(|c| {
+            fast(c);
+            c.webhooks.disable_after = Duration::from_millis(600);
+        }),
+        ..Default::default()
+    })
+    .await;
+    let product = Receiver::start().await;
+    let (id, _) = endpoint(&host, &host.admin, &product, json!({})).await;
+    product.answer_next(&[(500, None); 50]);
+    host.admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let shown = host.get(&format!("/webhook-endpoints/{id}")).await;
+        if shown.body["enabled"] == false {
+            assert!(
+                shown.body["disabled_reason"].as_str().unwrap().contains("failed"),
+                "{}",
+                shown.body
+            );
+            assert!(shown.body["failing_since"].is_string());
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "{}", shown.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered: Vec<u16> = product.deliveries().iter().map(|d| d.answered).collect();
+    assert!(
+        answered.len() >= 2 && answered.iter().all(|s| *s == 500),
+        "{answered:?}"
+    );
+}
