@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::compile::Compiler;
+pub use crate::compile::Problem;
 use crate::expr::Expr;
 use crate::lifecycle::{CompiledLifecycle, CompiledStep};
 use crate::manifest::{
@@ -12,21 +14,6 @@ use crate::manifest::{
     Pagination, ParamLocation, RateLimitDialect, TimeUnit,
 };
 use crate::template::{JsonTemplate, Template};
-
-/// One problem found in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// JSON path of the offending value, e.g. `$.resources.contacts.methods.list.records`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
 
 /// A compiled connector.
 #[derive(Debug)]
@@ -160,55 +147,6 @@ impl CompiledUnified {
     }
 }
 
-/// Collects problems while compiling.
-pub(crate) struct Compiler {
-    problems: Vec<Problem>,
-}
-
-impl Compiler {
-    pub(crate) fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-
-    fn template(&mut self, path: &str, source: &str) -> Template {
-        Template::parse(source).unwrap_or_else(|e| {
-            self.problem(path, e);
-            Template::parse("").expect("empty template")
-        })
-    }
-
-    fn templates(&mut self, path: &str, map: &BTreeMap<String, String>) -> Vec<(String, Template)> {
-        map.iter()
-            .map(|(k, v)| (k.clone(), self.template(&format!("{path}.{k}"), v)))
-            .collect()
-    }
-
-    fn header_templates(&mut self, path: &str, map: &BTreeMap<String, String>) -> Vec<(String, Template)> {
-        for name in map.keys() {
-            self.header_name(&format!("{path}.{name}"), name);
-        }
-        self.templates(path, map)
-    }
-
-    pub(crate) fn header_name(&mut self, path: &str, name: &str) {
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if name.is_empty() || !name.chars().all(token) {
-            self.problem(path, format!("{name:?} is not a valid HTTP header name"));
-        }
-    }
-
-    pub(crate) fn expr(&mut self, path: &str, source: &str) -> Option<Expr> {
-        Expr::compile(source).map_err(|e| self.problem(path, e)).ok()
-    }
-
-    pub(crate) fn opt_expr(&mut self, path: &str, source: &Option<String>) -> Option<Expr> {
-        source.as_deref().and_then(|s| self.expr(path, s))
-    }
-}
-
 impl Connector {
     /// Parses and compiles a manifest from JSON text.
     pub fn from_json(text: &str) -> Result<Self, Vec<Problem>> {
@@ -228,7 +166,7 @@ impl Connector {
 
     /// Compiles a manifest, reporting every problem at once.
     pub fn compile(manifest: Manifest) -> Result<Self, Vec<Problem>> {
-        let mut cx = Compiler { problems: Vec::new() };
+        let mut cx = Compiler::default();
         let valid_name = !manifest.name.is_empty()
             && manifest
                 .name
@@ -374,9 +312,7 @@ impl Connector {
             .as_ref()
             .and_then(|w| crate::webhook::CompiledWebhooks::compile(&mut cx, w));
 
-        if !cx.problems.is_empty() {
-            return Err(cx.problems);
-        }
+        cx.finish()?;
         Ok(Self {
             manifest,
             base_url,

@@ -10,6 +10,7 @@
 //! to [`Connector::interpret`], which returns an [`Outcome`].
 
 pub mod call;
+mod compile;
 pub mod connector;
 pub mod error_code;
 pub mod expr;

@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::compiled::CompiledWebhooks;
+use super::request::WebhookRequest;
 use super::signature::parse_time;
-use super::{CompiledWebhooks, WebhookRequest};
 
 /// One vendor event of a request.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 
+use super::compiled::CompiledWebhooks;
+use super::request::WebhookRequest;
+use super::signature::hmac_sha256;
 use super::spec::HandshakeSpec;
-use super::{CompiledWebhooks, WebhookRequest};
 
 /// What to answer a handshake with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl CompiledWebhooks {
             }
             HandshakeSpec::ZoomUrlValidation if body["event"] == "endpoint.url_validation" => {
                 let plain = body["payload"]["plainToken"].as_str()?;
-                let encrypted = hex::encode(super::hmac_sha256(key, plain.as_bytes()));
+                let encrypted = hex::encode(hmac_sha256(key, plain.as_bytes()));
                 Some(HandshakeAnswer {
                     content_type: "application/json",
                     body: json!({"plainToken": plain, "encryptedToken": encrypted})

@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
+use super::request::{Rejection, WebhookRequest};
 use super::spec::{HmacAlgorithm, MacEncoding, SecretEncoding, SignatureFormat, TimeUnit};
-use super::{Rejection, WebhookRequest};
 use crate::expr::Expr;
 
 /// A compiled signature scheme.

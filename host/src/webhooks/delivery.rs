@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::endpoints::Endpoints;
 use super::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent};
 use super::{ENDPOINT_DISABLED_EVENT, ssrf};
-use crate::clock::now_ms;
+use crate::clock::{now_ms, rfc3339};
 use crate::config::WebhookConfig;
 use crate::store::{Store, StoreError};
 use crate::telemetry::events::{WEBHOOK_DELIVERY_FAILED, WEBHOOK_ENDPOINT_DISABLED, WEBHOOK_WORKER_ERROR};
@@ -173,8 +173,7 @@ impl Deliverer {
         };
         let body = json!({
             "type": d.event_type,
-            "timestamp": chrono::DateTime::from_timestamp_millis(d.event_created_at)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "timestamp": rfc3339(d.event_created_at),
             "data": d.data,
         })
         .to_string();

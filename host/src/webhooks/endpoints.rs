@@ -14,7 +14,7 @@ use super::error::WebhookError;
 use super::model::{AttemptRow, EndpointRow, OutboxEvent};
 use super::{ENDPOINT_TEST_EVENT, ssrf};
 use crate::accounts::Principal;
-use crate::clock::now_ms;
+use crate::clock::{now_ms, rfc3339};
 use crate::secrets::Secrets;
 use crate::store::Store;
 
@@ -62,11 +62,6 @@ mod double_option {
 #[derive(Debug, Clone)]
 pub struct EndpointView(pub Value);
 
-fn time(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
 impl From<&EndpointRow> for EndpointView {
     fn from(e: &EndpointRow) -> Self {
         Self(json!({
@@ -77,9 +72,9 @@ impl From<&EndpointRow> for EndpointView {
             "description": e.description,
             "enabled": e.enabled,
             "disabled_reason": e.disabled_reason,
-            "failing_since": e.failing_since.and_then(time),
-            "created_at": time(e.created_at),
-            "updated_at": time(e.updated_at),
+            "failing_since": e.failing_since.and_then(rfc3339),
+            "created_at": rfc3339(e.created_at),
+            "updated_at": rfc3339(e.updated_at),
         }))
     }
 }

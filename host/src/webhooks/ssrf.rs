@@ -150,6 +150,17 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_delivery_resolver_refuses_names_of_private_addresses() {
+        use reqwest::dns::Resolve;
+        let err = GuardedResolver
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .expect("localhost resolves to loopback");
+        assert!(err.to_string().contains("non-public"), "{err}");
+    }
+
     #[test]
     fn urls_are_checked() {
         assert!(check_url("https://example.com/hook", false).is_ok());

@@ -16,6 +16,21 @@ pub fn bundled_connectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../connectors")
 }
 
+/// The names of the bundled connectors (their manifest files), sorted.
+pub fn bundled_connector_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(bundled_connectors())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".json")?.to_owned();
+            (stem != "manifest.schema").then_some(stem)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// A fresh, empty scratch directory.
 pub fn scratch_dir(label: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);

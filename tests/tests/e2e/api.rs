@@ -3,7 +3,9 @@
 
 use patchbay::accounts::{AccountEvent, AccountStatus, Transition};
 use patchbay_tests::mocks::{HubSpotMock, MockServer};
-use patchbay_tests::{Host, HostOptions, Vendor, copy_connectors, scratch_dir, urlencode};
+use patchbay_tests::{
+    Host, HostOptions, Vendor, bundled_connector_names, copy_connectors, scratch_dir, urlencode,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -17,7 +19,7 @@ async fn health_is_open_everything_else_needs_a_token() {
         assert_eq!(r.status(), 200, "{path}");
     }
     let ready = host.get("/readyz").await;
-    assert_eq!(ready.body["connectors"], 4);
+    assert_eq!(ready.body["connectors"], bundled_connector_names().len());
     for path in [
         "/connectors",
         "/integrated-accounts",
@@ -45,7 +47,7 @@ async fn connectors_and_unified_models_are_listed() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["github", "hubspot", "linear", "pipedrive"]);
+    assert_eq!(names, bundled_connector_names());
     assert_eq!(list.body["load_errors"], json!([]));
     let hubspot = host.get("/connectors/hubspot").await;
     assert_eq!(hubspot.body["version"], "1.0.0");
@@ -411,7 +413,11 @@ async fn a_broken_manifest_is_reported_and_skipped() {
     })
     .await;
     let list = host.get("/connectors").await;
-    assert_eq!(list.body["result_count"], 4, "the good connectors still load");
+    assert_eq!(
+        list.body["result_count"],
+        bundled_connector_names().len(),
+        "the good connectors still load"
+    );
     let errors = list.body["load_errors"].as_array().unwrap();
     let broken = errors
         .iter()

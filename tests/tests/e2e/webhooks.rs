@@ -626,3 +626,80 @@ async fn an_endpoint_failing_for_the_whole_window_is_disabled() {
         "{answered:?}"
     );
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_delay_the_others() {
+    let host = Host::start_with(fast_options()).await;
+    let slow = Receiver::start().await;
+    slow.set_delay(Some(Duration::from_secs(3)));
+    let fast = Receiver::start().await;
+    let (slow_id, _) = endpoint(&host, &host.admin, &slow, json!({})).await;
+    let (fast_id, _) = endpoint(&host, &host.admin, &fast, json!({})).await;
+    for _ in 0..20 {
+        for id in [&slow_id, &fast_id] {
+            host.admin_send(Method::POST, &format!("/webhook-endpoints/{id}/test"), None)
+                .await;
+        }
+    }
+    let started = std::time::Instant::now();
+    fast.wait_until(Duration::from_secs(2), |d| d.len() >= 20).await;
+    println!("20 deliveries to the fast endpoint in {:?}", started.elapsed());
+    assert!(
+        slow.deliveries().len() < 20,
+        "the slow endpoint is still working through its share"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_map_is_kept_as_failed_and_can_be_retried() {
+    let host = Host::start_with(fast_options()).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let account = host
+        .account(
+            "standard-webhooks",
+            "t1",
+            json!({"api_key": "k", "webhook_secret": secret}),
+            json!({"host": "vendor.example"}),
+            "https://vendor.example",
+        )
+        .await;
+    let body = b"this is not JSON";
+    let ts = now_ms() / 1000;
+    let r = host
+        .http
+        .post(format!("{}/webhooks/standard-webhooks/{account}", host.url))
+        .header("webhook-id", "msg_1")
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            patchbay_tests::signing::standard_webhooks(secret, "msg_1", ts, body),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a verified request is acknowledged before it is mapped"
+    );
+    let rows = settled(&host).await;
+    assert_eq!(rows[0]["status"], "failed", "{rows:?}");
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("not JSON"),
+        "{rows:?}"
+    );
+    let id = rows[0]["id"].as_str().unwrap();
+    let t1 = host.tenant_token("t1").await;
+    let retried = host
+        .send(Method::POST, &format!("/inbound-webhooks/{id}/retry"), &t1, None)
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    let rows = settled(&host).await;
+    assert_eq!(rows[0]["status"], "failed");
+    assert_eq!(rows[0]["attempts"], 2);
+    let t2 = host.tenant_token("t2").await;
+    host.send(Method::POST, &format!("/inbound-webhooks/{id}/retry"), &t2, None)
+        .await
+        .error(404, "not_found");
+}

@@ -11,16 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::accounts::{AccountFilter, AccountRow, AccountStatus, Accounts, Principal};
+use crate::clock::rfc3339;
 use crate::http::auth::Admin;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
 
 /// The public view of an account: never the credentials.
 pub fn view(a: &AccountRow) -> Value {
-    let time = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-    };
+    let time = rfc3339;
     json!({
         "id": a.id,
         "connector": a.connector,

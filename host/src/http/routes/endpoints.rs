@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounts::Principal;
+use crate::clock::rfc3339;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
 use crate::webhooks::Endpoints;
@@ -78,11 +79,6 @@ pub async fn test(
     Ok((StatusCode::ACCEPTED, Json(json!({"event_id": event}))).into_response())
 }
 
-fn time(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
 fn attempt_view(a: &AttemptRow) -> Value {
     json!({
         "id": a.id,
@@ -94,8 +90,8 @@ fn attempt_view(a: &AttemptRow) -> Value {
         "duration_ms": a.duration_ms,
         "response_excerpt": a.response_excerpt,
         "error": a.error,
-        "at": time(a.at),
-        "next_attempt_at": a.next_attempt_at.and_then(time),
+        "at": rfc3339(a.at),
+        "next_attempt_at": a.next_attempt_at.and_then(rfc3339),
     })
 }
 

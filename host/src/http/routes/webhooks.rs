@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::accounts::Principal;
+use crate::clock::rfc3339;
 use crate::http::auth::Admin;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
@@ -99,11 +100,6 @@ pub async fn put_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn time(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
 /// The public view of an inbound webhook (headers and body stay in the database).
 pub fn view(r: &InboundRow) -> Value {
     json!({
@@ -113,8 +109,8 @@ pub fn view(r: &InboundRow) -> Value {
         "tenant_id": r.request.tenant_id,
         "vendor_event_ids": r.vendor_event_ids,
         "vendor_event_id": r.vendor_event_ids.first(),
-        "received_at": time(r.request.received_at),
-        "processed_at": r.processed_at.and_then(time),
+        "received_at": rfc3339(r.request.received_at),
+        "processed_at": r.processed_at.and_then(rfc3339),
         "status": r.status.as_str(),
         "attempts": r.attempts,
         "error": r.error,

@@ -3,7 +3,8 @@
 //!
 //! Usage: `mock-vendors [--seed N]`. Serves HubSpot on 127.0.0.1:9101, GitHub on 9102 (repo
 //! `octo/hello`), Pipedrive on 9103 (base `/api/v1`) and Linear on 9104 (`POST /graphql`);
-//! every mock accepts the token `demo-token`.
+//! every mock accepts the token `demo-token`. A stand-in for the product's webhook receiver on
+//! 9105 (`POST /hook`) prints each delivery's `webhook-id` and body and answers 200.
 
 use patchbay_mock_vendors::{GitHubMock, HubSpotMock, LinearMock, PipedriveMock};
 
@@ -36,6 +37,7 @@ async fn main() {
         ("github", 9102, github.router()),
         ("pipedrive", 9103, pipedrive.router()),
         ("linear", 9104, linear.router()),
+        ("product receiver", 9105, receiver()),
     ] {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -47,6 +49,21 @@ async fn main() {
         _ = tokio::signal::ctrl_c() => {}
         _ = futures_all(tasks) => {}
     }
+}
+
+/// The product's webhook endpoint: prints what Patchbay delivers.
+fn receiver() -> axum::Router {
+    axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: axum::http::HeaderMap, body: String| async move {
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            println!("delivery {id}: {body}");
+            "ok"
+        }),
+    )
 }
 
 async fn futures_all(tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>) {
