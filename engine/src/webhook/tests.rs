@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::Connector;
+use crate::{Connector, Headers};
 
 fn compile(webhooks: Value) -> Connector {
     let manifest = json!({
