@@ -32,7 +32,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest vendor answer read.
     pub max_upstream_body_bytes: usize,
-    /// Public base URL of this host (for the OAuth callback); default: the listen address.
+    /// Public base URL of this host (the OAuth callback; the URL vendors sign, HubSpot v3 and
+    /// Twilio); default: the listen address.
     pub public_url: Option<String>,
     /// Token refresh settings.
     pub refresh: RefreshConfig,

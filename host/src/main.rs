@@ -40,8 +40,9 @@ enum Command {
         /// Deadline of one vendor call, in milliseconds.
         #[arg(long, env = "PATCHBAY_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
         upstream_timeout_ms: u64,
-        /// Public base URL of this host, as browsers reach it (the OAuth callback is
-        /// `<URL>/oauth/callback`); default `http://<listen address>`.
+        /// Public base URL of this host, as browsers and vendors reach it (the OAuth callback is
+        /// `<URL>/oauth/callback`; webhook signatures that sign the URL, HubSpot v3 and Twilio,
+        /// are checked against `<URL>/webhooks/…`); default `http://<listen address>`.
         #[arg(long, env = "PATCHBAY_PUBLIC_URL")]
         public_url: Option<String>,
         /// CPU budget of one Wasm hook call, in milliseconds.
@@ -69,7 +70,8 @@ enum Command {
         delivery_disable_after: Duration,
         /// Allow delivery to loopback, private and link-local addresses (off: the SSRF guard
         /// refuses them at creation and after DNS resolution at each delivery).
-        #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_DELIVERY_TARGETS")]
+        #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_DELIVERY_TARGETS",
+              value_parser = clap::builder::BoolishValueParser::new())]
         allow_private_delivery_targets: bool,
     },
     /// API tokens.

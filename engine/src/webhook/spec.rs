@@ -140,7 +140,7 @@ fn default_comma() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampSpec {
-    /// Header carrying it (`X-Slack-Request-Timestamp`); or `signature_key`, or `body`.
+    /// Header carrying it (`X-Slack-Request-Timestamp`); or `from_signature`, or `body`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
     /// Taken from the signature header's `timestamp_key` pair (Stripe `t=`).

@@ -264,8 +264,10 @@ impl Endpoints {
             .events_since(since, MAX)
             .await?
             .into_iter()
-            .filter(|ev| ev.endpoint_id.as_deref().is_none_or(|t| t == e.id))
-            .filter(|ev| e.wants(&ev.event_type, ev.tenant_id.as_deref()))
+            .filter(|ev| match ev.endpoint_id.as_deref() {
+                Some(target) => target == e.id,
+                None => e.wants(&ev.event_type, ev.tenant_id.as_deref()),
+            })
             .collect();
         self.store.add_deliveries(&e.id, &events, now_ms()).await?;
         self.events_written.notify_waiters();

@@ -11,7 +11,7 @@ mod oauth;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
@@ -35,6 +35,9 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(database_url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Every commit is on disk before it returns: an acknowledged webhook, a refreshed
+            // token or a status change survives a power loss, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         // An in-memory database exists per connection: keep exactly one.
@@ -63,4 +66,22 @@ impl SqliteStore {
 /// A status detail as stored (JSON text).
 fn detail_json(detail: &StatusDetail) -> String {
     serde_json::to_string(detail).expect("details serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commits_are_durable_in_wal_mode() {
+        let dir = std::env::temp_dir().join(format!("patchbay-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("p.db").display()))
+            .await
+            .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.pool).await.unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL with synchronous = FULL");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
