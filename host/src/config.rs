@@ -88,7 +88,7 @@ impl Default for WebhookConfig {
             allow_private_targets: false,
             delivery_timeout: Duration::from_secs(15),
             delivery_concurrency: 64,
-            per_endpoint_concurrency: 4,
+            per_endpoint_concurrency: 16,
         }
     }
 }

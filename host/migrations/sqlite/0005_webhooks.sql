@@ -85,7 +85,8 @@ CREATE TABLE webhook_deliveries (
     completed_at BIGINT
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
-CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, status);
+-- Due deliveries of one endpoint, in order: what a claim reads.
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, status, next_attempt_at);
 
 CREATE TABLE webhook_attempts (
     id TEXT PRIMARY KEY,            -- UUIDv7

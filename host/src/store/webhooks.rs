@@ -133,16 +133,15 @@ impl Store {
         on_backend!(self, b => b.add_deliveries(endpoint, events, now).await)
     }
 
-    /// Leases due deliveries.
+    /// Leases up to `limit` due deliveries of one endpoint.
     pub async fn claim_deliveries(
         &self,
+        endpoint: &str,
         now: i64,
         until: i64,
         limit: i64,
-        per_endpoint: i64,
-        busy: &[String],
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        on_backend!(self, b => b.claim_deliveries(now, until, limit, per_endpoint, busy).await)
+        on_backend!(self, b => b.claim_deliveries(endpoint, now, until, limit).await)
     }
 
     /// Records a delivery attempt and its outcome.

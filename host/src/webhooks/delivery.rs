@@ -115,57 +115,73 @@ impl Deliverer {
         Ok(events.len())
     }
 
-    /// Starts attempts for due deliveries (each in its own task); returns how many it started.
+    /// Starts attempts for due deliveries, each in its own task, endpoint by endpoint with at most
+    /// `per_endpoint_concurrency` in flight to each (so a slow endpoint holds only its own
+    /// slots); returns how many it started.
     pub async fn dispatch_due(self: &Arc<Self>) -> Result<usize, StoreError> {
         let per = self.config.per_endpoint_concurrency.max(1);
-        let busy: Vec<String> = {
-            let map = self.in_flight.lock().expect("in-flight map");
-            map.iter()
-                .filter(|(_, n)| **n >= per)
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        let room = self.slots.available_permits();
-        if room == 0 {
-            return Ok(0);
-        }
-        let now = now_ms();
         let lease = self
             .config
             .lease
             .max(self.config.delivery_timeout * 2)
             .as_millis() as i64;
-        let due = self
+        let mut started = 0;
+        for endpoint in self
             .store
-            .claim_deliveries(now, now + lease, room as i64, per as i64, &busy)
-            .await?;
-        let n = due.len();
-        for d in due {
-            let permit = self.slots.clone().acquire_owned().await.expect("semaphore open");
-            *self
+            .endpoints(None)
+            .await?
+            .into_iter()
+            .filter(|e| e.enabled)
+        {
+            let in_flight = self
                 .in_flight
                 .lock()
                 .expect("in-flight map")
-                .entry(d.endpoint_id.clone())
-                .or_default() += 1;
-            let this = self.clone();
-            tokio::spawn(async move {
-                let endpoint = d.endpoint_id.clone();
-                if let Err(e) = this.attempt(d).await {
-                    emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e);
-                }
-                let mut map = this.in_flight.lock().expect("in-flight map");
-                if let Some(c) = map.get_mut(&endpoint) {
-                    *c -= 1;
-                    if *c == 0 {
-                        map.remove(&endpoint);
-                    }
-                }
-                drop(permit);
-                this.events_written.notify_waiters();
-            });
+                .get(&endpoint.id)
+                .copied()
+                .unwrap_or(0);
+            let room = per.saturating_sub(in_flight).min(self.slots.available_permits());
+            if room == 0 {
+                continue;
+            }
+            let now = now_ms();
+            let due = self
+                .store
+                .claim_deliveries(&endpoint.id, now, now + lease, room as i64)
+                .await?;
+            for d in due {
+                self.spawn_attempt(d).await;
+                started += 1;
+            }
         }
-        Ok(n)
+        Ok(started)
+    }
+
+    async fn spawn_attempt(self: &Arc<Self>, d: DueDelivery) {
+        let permit = self.slots.clone().acquire_owned().await.expect("semaphore open");
+        *self
+            .in_flight
+            .lock()
+            .expect("in-flight map")
+            .entry(d.endpoint_id.clone())
+            .or_default() += 1;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let endpoint = d.endpoint_id.clone();
+            if let Err(e) = this.attempt(d).await {
+                emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e);
+            }
+            let mut map = this.in_flight.lock().expect("in-flight map");
+            if let Some(c) = map.get_mut(&endpoint) {
+                *c -= 1;
+                if *c == 0 {
+                    map.remove(&endpoint);
+                }
+            }
+            drop(map);
+            drop(permit);
+            this.events_written.notify_waiters();
+        });
     }
 
     /// One attempt of one delivery, recorded with its outcome.

@@ -194,15 +194,23 @@ impl Receiver {
     pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
         let started = Instant::now();
         loop {
-            let d = self.deliveries();
-            if done(&d) {
-                return d;
+            {
+                // Checked under the lock: a long run of deliveries is not copied every poll.
+                let inner = self.inner.lock().unwrap();
+                if done(&inner.deliveries) {
+                    return inner.deliveries.clone();
+                }
             }
             assert!(
                 started.elapsed() < timeout,
-                "receiver waited {timeout:?}; got {} deliveries: {:?}",
-                d.len(),
-                d.iter().map(|d| d.body["type"].clone()).collect::<Vec<_>>()
+                "receiver waited {timeout:?}; got {:?}",
+                {
+                    let d = self.deliveries();
+                    (
+                        d.len(),
+                        d.iter().map(|d| d.body["type"].clone()).collect::<Vec<_>>(),
+                    )
+                }
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

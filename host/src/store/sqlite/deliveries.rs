@@ -1,6 +1,5 @@
 //! Outbound webhooks: endpoints, fan-out of outbox events into deliveries (once per event),
-//! leases of due deliveries (at most a few per endpoint at a time), attempts with their outcome,
-//! and replays.
+//! leases of one endpoint's due deliveries, attempts with their outcome, and replays.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -172,62 +171,60 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Leases due deliveries of enabled endpoints until `until`: at most `per_endpoint` per
-    /// endpoint and none of the `busy` endpoints, so one slow endpoint cannot take every slot.
+    /// Leases up to `limit` due deliveries of one endpoint until `until`, oldest due first.
     pub async fn claim_deliveries(
         &self,
+        endpoint: &str,
         now: i64,
         until: i64,
         limit: i64,
-        per_endpoint: i64,
-        busy: &[String],
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let busy_json = serde_json::to_string(busy).expect("ids serialize");
         let rows = sqlx::query(
             "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN ( \
-               SELECT id FROM ( \
-                 SELECT d.id, d.next_attempt_at, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n \
-                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                 WHERE d.status = 'pending' AND e.enabled AND d.next_attempt_at <= $2 \
-                   AND (d.lease_until IS NULL OR d.lease_until < $2) \
-                   AND d.endpoint_id NOT IN (SELECT value FROM json_each($5)) \
-               ) WHERE n <= $4 ORDER BY next_attempt_at LIMIT $3) \
+               SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending' \
+               AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+               ORDER BY next_attempt_at LIMIT $4) \
              RETURNING id, endpoint_id, event_id, event_type, attempts, created_at",
         )
         .bind(until)
+        .bind(endpoint)
         .bind(now)
         .bind(limit)
-        .bind(per_endpoint)
-        .bind(busy_json)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let event_id: String = r.get("event_id");
-            let ev = sqlx::query("SELECT payload, created_at FROM outbox WHERE id = $1")
-                .bind(&event_id)
-                .fetch_optional(&self.pool)
-                .await?;
-            let (data, event_created_at) = match ev {
-                Some(ev) => (
-                    serde_json::from_str(&ev.get::<String, _>("payload"))
-                        .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-                    ev.get("created_at"),
-                ),
-                None => (Value::Null, 0),
-            };
-            out.push(DueDelivery {
-                id: r.get("id"),
-                endpoint_id: r.get("endpoint_id"),
-                event_id,
-                event_type: r.get("event_type"),
-                attempts: r.get("attempts"),
-                created_at: r.get("created_at"),
-                data,
-                event_created_at,
-            });
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let ids: Vec<String> = rows.iter().map(|r| r.get("event_id")).collect();
+        let events = sqlx::query(
+            "SELECT id, payload, created_at FROM outbox WHERE id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(serde_json::to_string(&ids).expect("ids serialize"))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_id = std::collections::HashMap::with_capacity(events.len());
+        for e in &events {
+            let data: Value = serde_json::from_str(&e.get::<String, _>("payload"))
+                .map_err(|err| StoreError::Corrupt(format!("outbox payload: {err}")))?;
+            by_id.insert(e.get::<String, _>("id"), (data, e.get::<i64, _>("created_at")));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let event_id: String = r.get("event_id");
+                let (data, event_created_at) = by_id.remove(&event_id).unwrap_or((Value::Null, 0));
+                DueDelivery {
+                    id: r.get("id"),
+                    endpoint_id: r.get("endpoint_id"),
+                    event_id,
+                    event_type: r.get("event_type"),
+                    attempts: r.get("attempts"),
+                    created_at: r.get("created_at"),
+                    data,
+                    event_created_at,
+                }
+            })
+            .collect())
     }
 
     /// Records an attempt and what it decided, in one transaction: the delivery's next state,

@@ -79,8 +79,14 @@ mod tests {
         let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("p.db").display()))
             .await
             .unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.pool).await.unwrap();
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
         assert_eq!((mode.as_str(), sync), ("wal", 2), "WAL with synchronous = FULL");
         let _ = std::fs::remove_dir_all(&dir);
     }
