@@ -3,8 +3,8 @@
 
 use super::{Backend, Store, StoreError};
 use crate::webhooks::model::{
-    AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, InboundFilter, InboundRow, InboundStatus,
-    NewInbound, OutboxEvent, Processed,
+    AttemptRow, DueDelivery, EndpointRow, InboundFilter, InboundRow, InboundStatus, NewInbound, OutboxEvent,
+    Processed, RecordedAttempt,
 };
 
 impl Store {
@@ -23,14 +23,13 @@ impl Store {
         on_backend!(self, b => b.claim_inbound(now, until, limit).await)
     }
 
-    /// Writes a processing result (event-id claims, outbox events, status) in one transaction.
+    /// Writes processing results (event-id claims, outbox events, statuses) in one transaction.
     pub async fn finish_inbound(
         &self,
-        id: &str,
-        p: &Processed,
+        results: &[(InboundRow, Processed)],
         now: i64,
-    ) -> Result<InboundStatus, StoreError> {
-        on_backend!(self, b => b.finish_inbound(id, p, now).await)
+    ) -> Result<Vec<InboundStatus>, StoreError> {
+        on_backend!(self, b => b.finish_inbound(results, now).await)
     }
 
     /// Inbound requests, newest first.
@@ -113,14 +112,9 @@ impl Store {
         on_backend!(self, b => b.events_since(since, limit).await)
     }
 
-    /// Creates an event's deliveries and marks it fanned out, once.
-    pub async fn fan_out(
-        &self,
-        event: &OutboxEvent,
-        endpoints: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        on_backend!(self, b => b.fan_out(event, endpoints, now).await)
+    /// Creates events' deliveries and marks them fanned out, once, in one transaction.
+    pub async fn fan_out(&self, events: &[(OutboxEvent, Vec<String>)], due: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.fan_out(events, due).await)
     }
 
     /// Creates deliveries of past events to one endpoint.
@@ -144,14 +138,9 @@ impl Store {
         on_backend!(self, b => b.claim_deliveries(endpoint, now, until, limit).await)
     }
 
-    /// Records a delivery attempt and its outcome.
-    pub async fn record_attempt(
-        &self,
-        a: &AttemptRow,
-        outcome: &AttemptOutcome,
-        disabled_event: Option<&OutboxEvent>,
-    ) -> Result<(), StoreError> {
-        on_backend!(self, b => b.record_attempt(a, outcome, disabled_event).await)
+    /// Records delivery attempts and their outcomes in one transaction.
+    pub async fn record_attempts(&self, attempts: &[RecordedAttempt]) -> Result<(), StoreError> {
+        on_backend!(self, b => b.record_attempts(attempts).await)
     }
 
     /// An endpoint's attempts, newest first.

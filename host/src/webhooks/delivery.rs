@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use super::endpoints::Endpoints;
-use super::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent};
+use super::intake::GroupCommit;
+use super::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt};
 use super::{ENDPOINT_DISABLED_EVENT, ssrf};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::WebhookConfig;
@@ -54,6 +55,9 @@ pub struct Deliverer {
     pub events_written: Arc<Notify>,
     in_flight: Mutex<HashMap<String, usize>>,
     slots: Arc<Semaphore>,
+    /// Attempts are recorded by group commit: one transaction for every attempt that finished
+    /// meanwhile.
+    recorder: GroupCommit<RecordedAttempt>,
 }
 
 impl Deliverer {
@@ -73,7 +77,19 @@ impl Deliverer {
         if !config.allow_private_targets {
             http = http.dns_resolver(Arc::new(ssrf::GuardedResolver));
         }
+        let recorder = {
+            let store = store.clone();
+            GroupCommit::start(
+                "delivery-attempts",
+                Arc::new(Notify::new()),
+                move |batch: Vec<RecordedAttempt>| {
+                    let store = store.clone();
+                    async move { store.record_attempts(&batch).await }
+                },
+            )
+        };
         Ok(Self {
+            recorder,
             store,
             endpoints,
             http: http.build()?,
@@ -100,7 +116,8 @@ impl Deliverer {
                 .retry_schedule
                 .first()
                 .map_or(0, |d| d.as_millis() as i64);
-        for event in &events {
+        let mut batch = Vec::with_capacity(events.len());
+        for event in events {
             let targets: Vec<String> = endpoints
                 .iter()
                 .filter(|e| match event.endpoint_id.as_deref() {
@@ -110,9 +127,10 @@ impl Deliverer {
                 })
                 .map(|e| e.id.clone())
                 .collect();
-            self.store.fan_out(event, &targets, first).await?;
+            batch.push((event, targets));
         }
-        Ok(events.len())
+        self.store.fan_out(&batch, first).await?;
+        Ok(batch.len())
     }
 
     /// Starts attempts for due deliveries, each in its own task, endpoint by endpoint with at most
@@ -246,9 +264,14 @@ impl Deliverer {
             emit!(WARN, WEBHOOK_DELIVERY_FAILED, endpoint = %endpoint.id, event = %d.event_id, attempt,
                 status = ?status, error = ?error, next_attempt_at = ?next_attempt_at);
         }
-        self.store
-            .record_attempt(&row, &outcome, disabled_event.as_ref())
+        self.recorder
+            .write(RecordedAttempt {
+                attempt: row,
+                outcome,
+                disabled_event,
+            })
             .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// POSTs a signed body: the status, an excerpt of the answer and its `Retry-After` (ms).

@@ -1,15 +1,17 @@
-//! The acknowledgement's group commit: requests waiting to be stored are written together, in
-//! one transaction per batch, by one task; each waits for the commit that holds it. Under load a
-//! batch holds every request that arrived during the previous commit, so one fsync covers many
-//! acknowledgements; alone, a request is committed at once.
+//! Group commit: items waiting to be written are written together, in one transaction per batch,
+//! by one task; each caller waits for the commit that holds its item. Under load a batch holds
+//! everything that arrived during the previous commit, so one fsync covers many acknowledgements
+//! (or delivery attempts); alone, an item is committed at once. [`Intake`] is the
+//! acknowledgement path's: a webhook is answered 200 only after its commit.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::error::WebhookError;
 use super::model::NewInbound;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::emit;
 use crate::telemetry::events::WEBHOOK_WORKER_ERROR;
 
@@ -18,50 +20,60 @@ const MAX_BATCH: usize = 512;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
-/// The handle requests are stored through.
-#[derive(Debug, Clone)]
-pub struct Intake {
-    tx: mpsc::Sender<(NewInbound, Waiter)>,
+/// A group-commit writer of `T`s.
+#[derive(Debug)]
+pub struct GroupCommit<T> {
+    tx: mpsc::Sender<(T, Waiter)>,
 }
 
-impl Intake {
-    /// Starts the writer; `stored` is notified after every commit (the processing workers wait on it).
-    pub fn start(store: Store, stored: Arc<Notify>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(NewInbound, Waiter)>(MAX_BATCH * 4);
+impl<T> Clone for GroupCommit<T> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone() }
+    }
+}
+
+impl<T: Send + 'static> GroupCommit<T> {
+    /// Starts the writer task: `write` stores one batch in one transaction; `committed` is
+    /// notified after each commit. `name` labels its errors in the log.
+    pub fn start<F, Fut>(name: &'static str, committed: Arc<Notify>, write: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send,
+    {
+        let (tx, mut rx) = mpsc::channel::<(T, Waiter)>(MAX_BATCH * 4);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
             let mut waiters = Vec::with_capacity(MAX_BATCH);
             while let Some((first, waiter)) = rx.recv().await {
+                let mut batch = Vec::with_capacity(MAX_BATCH);
                 batch.push(first);
                 waiters.push(waiter);
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok((r, w)) => {
-                            batch.push(r);
+                        Ok((item, w)) => {
+                            batch.push(item);
                             waiters.push(w);
                         }
                         Err(_) => break,
                     }
                 }
-                let result = store.insert_inbound(&batch).await.map_err(|e| e.to_string());
+                let result = write(batch).await.map_err(|e| e.to_string());
                 if let Err(e) = &result {
-                    emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "intake", error = %e);
+                    emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = name, error = %e);
                 }
                 for w in waiters.drain(..) {
                     let _ = w.send(result.clone());
                 }
-                batch.clear();
-                stored.notify_waiters();
+                committed.notify_waiters();
             }
         });
         Self { tx }
     }
 
-    /// Stores one request; returns once it is committed.
-    pub async fn store(&self, request: NewInbound) -> Result<(), WebhookError> {
+    /// Writes one item; returns once it is committed.
+    pub async fn write(&self, item: T) -> Result<(), WebhookError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send((request, tx))
+            .send((item, tx))
             .await
             .map_err(|_| WebhookError::IntakeClosed)?;
         match rx.await {
@@ -69,5 +81,28 @@ impl Intake {
             Ok(Err(e)) => Err(WebhookError::Intake(e)),
             Err(_) => Err(WebhookError::IntakeClosed),
         }
+    }
+}
+
+/// Stores inbound requests before they are acknowledged.
+#[derive(Debug, Clone)]
+pub struct Intake(GroupCommit<NewInbound>);
+
+impl Intake {
+    /// Starts the writer; `stored` is notified after every commit (the processing workers wait on it).
+    pub fn start(store: Store, stored: Arc<Notify>) -> Self {
+        Self(GroupCommit::start(
+            "intake",
+            stored,
+            move |batch: Vec<NewInbound>| {
+                let store = store.clone();
+                async move { store.insert_inbound(&batch).await }
+            },
+        ))
+    }
+
+    /// Stores one request; returns once it is committed.
+    pub async fn store(&self, request: NewInbound) -> Result<(), WebhookError> {
+        self.0.write(request).await
     }
 }

@@ -254,3 +254,15 @@ pub enum AttemptOutcome {
     /// The endpoint is disabled (410 Gone, or failing too long); the delivery stays pending.
     DisableEndpoint(String),
 }
+
+/// An attempt to record, with what it decided and, when it disables its endpoint, the
+/// `webhook_endpoint:disabled` event.
+#[derive(Debug, Clone)]
+pub struct RecordedAttempt {
+    /// The attempt.
+    pub attempt: AttemptRow,
+    /// Its decision.
+    pub outcome: AttemptOutcome,
+    /// The event to write when the endpoint is disabled.
+    pub disabled_event: Option<OutboxEvent>,
+}

@@ -71,20 +71,23 @@ impl Processor {
             if rows.is_empty() {
                 return Ok(done);
             }
+            // Mapped one by one, written in one transaction.
+            let mut results = Vec::with_capacity(rows.len());
             for row in rows {
-                self.process(row).await?;
-                done += 1;
+                let processed = self.map(&row).await;
+                results.push((row, processed));
             }
+            let statuses = self.store.finish_inbound(&results, now_ms()).await?;
+            for ((row, processed), status) in results.iter().zip(statuses) {
+                self.count(row, processed, status);
+            }
+            done += results.len();
             self.events_written.notify_waiters();
         }
     }
 
-    /// Maps one request and writes its result.
-    async fn process(&self, row: InboundRow) -> Result<InboundStatus, StoreError> {
-        let id = row.request.id.clone();
-        let connector = row.request.connector.clone();
-        let result = self.map(&row).await;
-        let status = self.store.finish_inbound(&id, &result, now_ms()).await?;
+    fn count(&self, row: &InboundRow, result: &Processed, status: InboundStatus) {
+        let (id, connector) = (&row.request.id, &row.request.connector);
         match status {
             InboundStatus::Unmatched => {
                 self.metrics.incr(Counter::WebhooksUnmatched);
@@ -97,7 +100,6 @@ impl Processor {
             InboundStatus::Duplicate => self.metrics.incr(Counter::WebhooksDuplicate),
             _ => {}
         }
-        Ok(status)
     }
 
     async fn map(&self, row: &InboundRow) -> Processed {

@@ -8,7 +8,9 @@ use sqlx::sqlite::SqliteRow;
 use super::SqliteStore;
 use super::inbound::insert_outbox;
 use crate::store::error::StoreError;
-use crate::webhooks::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent};
+use crate::webhooks::model::{
+    AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt,
+};
 
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, events, description, sealed_secret, enabled, disabled_reason, \
      failing_since, created_at, updated_at";
@@ -131,29 +133,26 @@ impl SqliteStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Creates the deliveries of one event and marks it fanned out, once: false if another
-    /// worker fanned it out first (nothing is written then).
-    pub async fn fan_out(
-        &self,
-        event: &OutboxEvent,
-        endpoints: &[String],
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    /// Creates the deliveries of events and marks them fanned out, in one transaction; an event
+    /// another worker fanned out first is skipped (its deliveries exist).
+    pub async fn fan_out(&self, events: &[(OutboxEvent, Vec<String>)], due: i64) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let done =
-            sqlx::query("UPDATE outbox SET fanned_out_at = $1 WHERE id = $2 AND fanned_out_at IS NULL")
-                .bind(now)
-                .bind(&event.id)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for endpoint in endpoints {
-            insert_delivery(&mut tx, endpoint, event, now).await?;
+        for (event, endpoints) in events {
+            let done =
+                sqlx::query("UPDATE outbox SET fanned_out_at = $1 WHERE id = $2 AND fanned_out_at IS NULL")
+                    .bind(due)
+                    .bind(&event.id)
+                    .execute(&mut *tx)
+                    .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            for endpoint in endpoints {
+                insert_delivery(&mut tx, endpoint, event, due).await?;
+            }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Creates deliveries of past events to one endpoint (replay).
@@ -227,73 +226,77 @@ impl SqliteStore {
             .collect())
     }
 
-    /// Records an attempt and what it decided, in one transaction: the delivery's next state,
-    /// the endpoint's failure state, and, when the endpoint is disabled, the
+    /// Records attempts and what each decided, in one transaction: the delivery's next state,
+    /// the endpoint's failure state, and, when an endpoint is disabled, the
     /// `webhook_endpoint:disabled` event.
-    pub async fn record_attempt(
-        &self,
-        a: &AttemptRow,
-        outcome: &AttemptOutcome,
-        disabled_event: Option<&OutboxEvent>,
-    ) -> Result<(), StoreError> {
+    pub async fn record_attempts(&self, attempts: &[RecordedAttempt]) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code, \
-             duration_ms, response_excerpt, error, at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&a.id)
-        .bind(&a.delivery_id)
-        .bind(&a.endpoint_id)
-        .bind(&a.event_id)
-        .bind(&a.event_type)
-        .bind(a.attempt)
-        .bind(a.status_code)
-        .bind(a.duration_ms)
-        .bind(&a.response_excerpt)
-        .bind(&a.error)
-        .bind(a.at)
-        .bind(a.next_attempt_at)
-        .execute(&mut *tx)
-        .await?;
-        let (status, next) = match outcome {
-            AttemptOutcome::Succeeded => ("succeeded", None),
-            AttemptOutcome::Retry(at) => ("pending", Some(*at)),
-            AttemptOutcome::GaveUp => ("failed", None),
-            // Stays pending: re-enabling the endpoint resumes it.
-            AttemptOutcome::DisableEndpoint(_) => ("pending", Some(a.at)),
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
-             completed_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $4 END WHERE id = $5",
-        )
-        .bind(status)
-        .bind(a.attempt)
-        .bind(next)
-        .bind(a.at)
-        .bind(&a.delivery_id)
-        .execute(&mut *tx)
-        .await?;
-        let endpoint_sql = match outcome {
-            AttemptOutcome::Succeeded => "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
-            AttemptOutcome::DisableEndpoint(_) => {
-                "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $3, \
-                 failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1"
-            }
-            _ => "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
-        };
-        let reason = match outcome {
-            AttemptOutcome::DisableEndpoint(r) => Some(r.as_str()),
-            _ => None,
-        };
-        sqlx::query(endpoint_sql)
+        for RecordedAttempt {
+            attempt: a,
+            outcome,
+            disabled_event,
+        } in attempts
+        {
+            sqlx::query(
+                "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code, \
+                 duration_ms, response_excerpt, error, at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&a.id)
+            .bind(&a.delivery_id)
             .bind(&a.endpoint_id)
+            .bind(&a.event_id)
+            .bind(&a.event_type)
+            .bind(a.attempt)
+            .bind(a.status_code)
+            .bind(a.duration_ms)
+            .bind(&a.response_excerpt)
+            .bind(&a.error)
             .bind(a.at)
-            .bind(reason)
+            .bind(a.next_attempt_at)
             .execute(&mut *tx)
             .await?;
-        if let Some(e) = disabled_event {
-            insert_outbox(&mut tx, e).await?;
+            let (status, next) = match outcome {
+                AttemptOutcome::Succeeded => ("succeeded", None),
+                AttemptOutcome::Retry(at) => ("pending", Some(*at)),
+                AttemptOutcome::GaveUp => ("failed", None),
+                // Stays pending: re-enabling the endpoint resumes it.
+                AttemptOutcome::DisableEndpoint(_) => ("pending", Some(a.at)),
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
+                 completed_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $4 END WHERE id = $5",
+            )
+            .bind(status)
+            .bind(a.attempt)
+            .bind(next)
+            .bind(a.at)
+            .bind(&a.delivery_id)
+            .execute(&mut *tx)
+            .await?;
+            let endpoint_sql = match outcome {
+                AttemptOutcome::Succeeded => {
+                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1"
+                }
+                AttemptOutcome::DisableEndpoint(_) => {
+                    "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $3, \
+                     failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1"
+                }
+                _ => "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+            };
+            let reason = match outcome {
+                AttemptOutcome::DisableEndpoint(r) => Some(r.as_str()),
+                _ => None,
+            };
+            sqlx::query(endpoint_sql)
+                .bind(&a.endpoint_id)
+                .bind(a.at)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(e) = disabled_event {
+                insert_outbox(&mut tx, e).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -57,64 +57,64 @@ impl SqliteStore {
         rows.iter().map(inbound_from_row).collect()
     }
 
-    /// Writes a processing result: claims each vendor event id (an id claimed before is a
-    /// duplicate, and its event is not written), writes the outbox events of the new ones, and
-    /// the request's final status, all in one transaction. Returns the final status.
+    /// Writes processing results, all in one transaction: for each request, claims each vendor
+    /// event id (an id claimed before is a duplicate, and its event is not written), writes the
+    /// outbox events of the new ones, and the request's final status. Returns the final statuses.
     pub async fn finish_inbound(
         &self,
-        id: &str,
-        p: &Processed,
+        results: &[(InboundRow, Processed)],
         now: i64,
-    ) -> Result<InboundStatus, StoreError> {
+    ) -> Result<Vec<InboundStatus>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let connector: String = sqlx::query_scalar("SELECT connector FROM inbound_webhooks WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut fresh = 0usize;
-        let mut types = Vec::new();
-        for (event_id, event) in &p.events {
-            let claimed = sqlx::query(
-                "INSERT INTO inbound_event_ids (connector, event_id, inbound_id, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&connector)
-            .bind(event_id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if claimed {
-                fresh += 1;
-                if let Some(event) = event {
-                    insert_outbox(&mut tx, event).await?;
-                    types.push(event.event_type.clone());
+        let mut statuses = Vec::with_capacity(results.len());
+        for (row, p) in results {
+            let (id, connector) = (&row.request.id, &row.request.connector);
+            let mut fresh = 0usize;
+            let mut types = Vec::new();
+            for (event_id, event) in &p.events {
+                let claimed = sqlx::query(
+                    "INSERT INTO inbound_event_ids (connector, event_id, inbound_id, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(connector)
+                .bind(event_id)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if claimed {
+                    fresh += 1;
+                    if let Some(event) = event {
+                        insert_outbox(&mut tx, event).await?;
+                        types.push(event.event_type.clone());
+                    }
                 }
             }
+            let status = match p.status {
+                InboundStatus::Processed if !p.events.is_empty() && fresh == 0 => InboundStatus::Duplicate,
+                s => s,
+            };
+            sqlx::query(
+                "UPDATE inbound_webhooks SET status = $1, account_id = COALESCE(account_id, $2), \
+                 tenant_id = COALESCE(tenant_id, $3), error = $4, vendor_event_ids = $5, event_types = $6, \
+                 processed_at = $7, lease_until = NULL WHERE id = $8",
+            )
+            .bind(status.as_str())
+            .bind(&p.account_id)
+            .bind(&p.tenant_id)
+            .bind(&p.error)
+            .bind(serde_json::to_string(&p.vendor_event_ids).expect("ids serialize"))
+            .bind(serde_json::to_string(&types).expect("types serialize"))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            statuses.push(status);
         }
-        let status = match p.status {
-            InboundStatus::Processed if !p.events.is_empty() && fresh == 0 => InboundStatus::Duplicate,
-            s => s,
-        };
-        sqlx::query(
-            "UPDATE inbound_webhooks SET status = $1, account_id = COALESCE(account_id, $2), \
-             tenant_id = COALESCE(tenant_id, $3), error = $4, vendor_event_ids = $5, event_types = $6, \
-             processed_at = $7, lease_until = NULL WHERE id = $8",
-        )
-        .bind(status.as_str())
-        .bind(&p.account_id)
-        .bind(&p.tenant_id)
-        .bind(&p.error)
-        .bind(serde_json::to_string(&p.vendor_event_ids).expect("ids serialize"))
-        .bind(serde_json::to_string(&types).expect("types serialize"))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(status)
+        Ok(statuses)
     }
 
     /// Inbound requests, newest first.
