@@ -39,7 +39,7 @@ impl SqliteStore {
 
     /// Inserts a new account in `connecting`, with its `created` event (checked by the facade).
     pub async fn create_account(&self, a: &AccountRow, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO integrated_accounts (id, connector, tenant_id, status, credentials, context, base_url, \
              created_at, updated_at, token_obtained_at, token_expires_at, next_refresh_at) \
@@ -78,7 +78,7 @@ impl SqliteStore {
     pub async fn transition(&self, t: &Transition<'_>) -> Result<(), StoreError> {
         let from = t.account.status;
         let detail = t.detail.as_ref().map(detail_json);
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE integrated_accounts SET status = $1, status_detail = $2, updated_at = $3 WHERE id = $4 AND status = $5",
         )
@@ -152,7 +152,7 @@ impl SqliteStore {
 
     /// Deletes an account, with its `deleted` event; false when it did not exist.
     pub async fn delete_account(&self, a: &AccountRow, actor: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = $1")
             .bind(&a.id)
             .execute(&mut *tx)

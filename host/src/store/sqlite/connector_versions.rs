@@ -26,7 +26,7 @@ impl SqliteStore {
             component,
             source,
         } = new;
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let existing = sqlx::query(
             "SELECT * FROM connector_versions WHERE name = $1 AND content_hash = $2 ORDER BY revision DESC",
         )
@@ -102,7 +102,7 @@ impl SqliteStore {
         name: &str,
         revision: i64,
     ) -> Result<Option<ConnectorVersion>, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM connector_versions WHERE name = $1 AND revision = $2")
             .bind(name)
             .bind(revision)

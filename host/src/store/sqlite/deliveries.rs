@@ -87,7 +87,7 @@ impl SqliteStore {
 
     /// Deletes an endpoint and its pending deliveries (attempts stay as history).
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'")
             .bind(id)
             .execute(&mut *tx)
@@ -102,7 +102,7 @@ impl SqliteStore {
 
     /// Appends an event to the outbox.
     pub async fn insert_event(&self, e: &OutboxEvent) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         insert_outbox(&mut tx, e).await?;
         tx.commit().await?;
         Ok(())
@@ -136,7 +136,7 @@ impl SqliteStore {
     /// Creates the deliveries of events and marks them fanned out, in one transaction; an event
     /// another worker fanned out first is skipped (its deliveries exist).
     pub async fn fan_out(&self, events: &[(OutboxEvent, Vec<String>)], due: i64) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         for (event, endpoints) in events {
             let done =
                 sqlx::query("UPDATE outbox SET fanned_out_at = $1 WHERE id = $2 AND fanned_out_at IS NULL")
@@ -162,7 +162,7 @@ impl SqliteStore {
         events: &[OutboxEvent],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         for event in events {
             insert_delivery(&mut tx, endpoint, event, now).await?;
         }
@@ -178,6 +178,7 @@ impl SqliteStore {
         until: i64,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
+        let (mut tx, _gate) = self.write_tx().await?;
         let rows = sqlx::query(
             "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN ( \
                SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending' \
@@ -189,8 +190,10 @@ impl SqliteStore {
         .bind(endpoint)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
+        drop(_gate);
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -230,7 +233,7 @@ impl SqliteStore {
     /// the endpoint's failure state, and, when an endpoint is disabled, the
     /// `webhook_endpoint:disabled` event.
     pub async fn record_attempts(&self, attempts: &[RecordedAttempt]) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         for RecordedAttempt {
             attempt: a,
             outcome,

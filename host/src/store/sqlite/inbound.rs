@@ -15,7 +15,7 @@ const INBOUND_COLUMNS: &str = "id, connector, account_id, tenant_id, method, url
 impl SqliteStore {
     /// Stores requests in one transaction (the acknowledgement's group commit).
     pub async fn insert_inbound(&self, batch: &[NewInbound]) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         for r in batch {
             sqlx::query(
                 "INSERT INTO inbound_webhooks (id, connector, account_id, tenant_id, method, url, headers, body, \
@@ -44,6 +44,7 @@ impl SqliteStore {
         until: i64,
         limit: i64,
     ) -> Result<Vec<InboundRow>, StoreError> {
+        let (mut tx, _gate) = self.write_tx().await?;
         let rows = sqlx::query(&format!(
             "UPDATE inbound_webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id IN \
              (SELECT id FROM inbound_webhooks WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $2) \
@@ -52,8 +53,9 @@ impl SqliteStore {
         .bind(until)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         rows.iter().map(inbound_from_row).collect()
     }
 
@@ -65,7 +67,7 @@ impl SqliteStore {
         results: &[(InboundRow, Processed)],
         now: i64,
     ) -> Result<Vec<InboundStatus>, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let mut statuses = Vec::with_capacity(results.len());
         for (row, p) in results {
             let (id, connector) = (&row.request.id, &row.request.connector);

@@ -9,6 +9,7 @@ mod inbound;
 mod oauth;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -21,7 +22,15 @@ use crate::accounts::detail::StatusDetail;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// This process's writers take turns here before `BEGIN IMMEDIATE`: SQLite's own busy handler
+    /// waits by sleeping (up to 100 ms a time), which put hundreds of milliseconds on webhook
+    /// acknowledgements queued behind the processing and delivery writers. Other processes
+    /// sharing the file still wait in the busy handler.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Holds this process's write turn until dropped (after the commit).
+pub(super) type WriteGate = tokio::sync::OwnedMutexGuard<()>;
 
 impl SqliteStore {
     /// Whether `url` names a SQLite database: `sqlite:…`, or anything without a scheme (a path,
@@ -47,14 +56,18 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_gate: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// A write transaction: `BEGIN IMMEDIATE`, which takes the write lock up front (and so waits
     /// under `busy_timeout`); a deferred transaction that reads first fails with
     /// SQLITE_BUSY_SNAPSHOT when another process writes in between.
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write_tx(&self) -> Result<(Transaction<'static, Sqlite>, WriteGate), StoreError> {
+        let gate = self.write_gate.clone().lock_owned().await;
+        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, gate))
     }
 
     /// Whether the database answers.

@@ -169,7 +169,7 @@ impl SqliteStore {
     /// Takes a pending authorization: it is deleted, so a `state` works once. Expired ones are
     /// returned too (the caller refuses them) and swept.
     pub async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthStateRow>, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (mut tx, _gate) = self.write_tx().await?;
         let row = sqlx::query("SELECT * FROM oauth_states WHERE state_hash = $1")
             .bind(state_hash)
             .fetch_optional(&mut *tx)
