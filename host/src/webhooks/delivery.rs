@@ -17,6 +17,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use super::endpoints::Endpoints;
 use super::intake::GroupCommit;
 use super::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt};
+use super::processor::BATCH_WINDOW;
 use super::{ENDPOINT_DISABLED_EVENT, ssrf};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::WebhookConfig;
@@ -401,17 +402,18 @@ pub async fn run(deliverer: Arc<Deliverer>, tick: Duration, mut stop: watch::Rec
             Ok(n) => worked |= n > 0,
             Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
         }
-        if worked {
-            continue;
-        }
-        tokio::select! {
-            _ = &mut woken => {}
-            _ = tokio::time::sleep(tick) => {}
-            _ = stop.changed() => return,
+        if !worked {
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => return,
+            }
         }
         if *stop.borrow() {
             return;
         }
+        // Let finished attempts and new events accumulate: each round is write transactions.
+        tokio::time::sleep(BATCH_WINDOW).await;
     }
 }
 
