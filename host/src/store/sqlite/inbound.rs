@@ -14,24 +14,30 @@ const INBOUND_COLUMNS: &str = "id, connector, account_id, tenant_id, method, url
 
 impl SqliteStore {
     /// Stores requests in one transaction (the acknowledgement's group commit).
+    /// One multi-row statement per chunk: each statement is a round trip to the connection's
+    /// thread, and the acknowledgements wait for this commit.
     pub async fn insert_inbound(&self, batch: &[NewInbound]) -> Result<(), StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
-        for r in batch {
-            sqlx::query(
+        // 9 values a row, under SQLite's 32,766 bound parameters.
+        const ROWS_PER_STATEMENT: usize = 1000;
+        let (mut tx, _gate) = self.priority_write_tx().await?;
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO inbound_webhooks (id, connector, account_id, tenant_id, method, url, headers, body, \
-                 received_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
-            )
-            .bind(&r.id)
-            .bind(&r.connector)
-            .bind(&r.account_id)
-            .bind(&r.tenant_id)
-            .bind(&r.method)
-            .bind(&r.url)
-            .bind(serde_json::to_string(&r.headers).expect("headers serialize"))
-            .bind(&r.body)
-            .bind(r.received_at)
-            .execute(&mut *tx)
-            .await?;
+                 received_at, status) ",
+            );
+            q.push_values(chunk, |mut row, r| {
+                row.push_bind(&r.id)
+                    .push_bind(&r.connector)
+                    .push_bind(&r.account_id)
+                    .push_bind(&r.tenant_id)
+                    .push_bind(&r.method)
+                    .push_bind(&r.url)
+                    .push_bind(serde_json::to_string(&r.headers).expect("headers serialize"))
+                    .push_bind(&r.body)
+                    .push_bind(r.received_at)
+                    .push("'pending'");
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

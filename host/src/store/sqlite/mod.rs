@@ -27,6 +27,9 @@ pub struct SqliteStore {
     /// acknowledgements queued behind the processing and delivery writers. Other processes
     /// sharing the file still wait in the busy handler.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Background writers queue here first, so at most one of them waits at the gate and the
+    /// acknowledgement path ([`SqliteStore::priority_write_tx`]) is never behind a queue of them.
+    lobby: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Holds this process's write turn until dropped (after the commit).
@@ -59,6 +62,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            lobby: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -66,6 +70,13 @@ impl SqliteStore {
     /// under `busy_timeout`); a deferred transaction that reads first fails with
     /// SQLITE_BUSY_SNAPSHOT when another process writes in between.
     async fn write_tx(&self) -> Result<(Transaction<'static, Sqlite>, WriteGate), StoreError> {
+        let _in_line = self.lobby.lock().await;
+        self.priority_write_tx().await
+    }
+
+    /// A write transaction that waits only for the writer holding the gate and the one next in
+    /// line: the acknowledgement path's.
+    async fn priority_write_tx(&self) -> Result<(Transaction<'static, Sqlite>, WriteGate), StoreError> {
         let gate = self.write_gate.clone().lock_owned().await;
         Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, gate))
     }
