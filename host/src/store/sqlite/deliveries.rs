@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::inbound::insert_outbox;
+use super::inbound::{ROWS_PER_STATEMENT, insert_outbox};
 use crate::store::error::StoreError;
 use crate::webhooks::model::{
     AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt,
@@ -133,24 +133,28 @@ impl SqliteStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Creates the deliveries of events and marks them fanned out, in one transaction; an event
-    /// another worker fanned out first is skipped (its deliveries exist).
+    /// Creates the deliveries of events and marks them fanned out, in one transaction and two
+    /// statements per 1,000; an event another worker fanned out first is skipped (its deliveries
+    /// exist).
     pub async fn fan_out(&self, events: &[(OutboxEvent, Vec<String>)], due: i64) -> Result<(), StoreError> {
         let (mut tx, _gate) = self.write_tx().await?;
-        for (event, endpoints) in events {
-            let done =
-                sqlx::query("UPDATE outbox SET fanned_out_at = $1 WHERE id = $2 AND fanned_out_at IS NULL")
-                    .bind(due)
-                    .bind(&event.id)
-                    .execute(&mut *tx)
-                    .await?;
-            if done.rows_affected() == 0 {
-                continue;
-            }
-            for endpoint in endpoints {
-                insert_delivery(&mut tx, endpoint, event, due).await?;
-            }
-        }
+        let ids: Vec<&str> = events.iter().map(|(e, _)| e.id.as_str()).collect();
+        let marked: std::collections::HashSet<String> = sqlx::query_scalar(
+            "UPDATE outbox SET fanned_out_at = $1 WHERE id IN (SELECT value FROM json_each($2)) \
+             AND fanned_out_at IS NULL RETURNING id",
+        )
+        .bind(due)
+        .bind(serde_json::to_string(&ids).expect("ids serialize"))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let deliveries: Vec<(&OutboxEvent, &String)> = events
+            .iter()
+            .filter(|(e, _)| marked.contains(&e.id))
+            .flat_map(|(e, endpoints)| endpoints.iter().map(move |ep| (e, ep)))
+            .collect();
+        insert_deliveries(&mut tx, &deliveries, due).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -163,9 +167,9 @@ impl SqliteStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let (mut tx, _gate) = self.write_tx().await?;
-        for event in events {
-            insert_delivery(&mut tx, endpoint, event, now).await?;
-        }
+        let endpoint = endpoint.to_owned();
+        let deliveries: Vec<(&OutboxEvent, &String)> = events.iter().map(|e| (e, &endpoint)).collect();
+        insert_deliveries(&mut tx, &deliveries, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -344,23 +348,28 @@ impl SqliteStore {
     }
 }
 
-async fn insert_delivery(
+async fn insert_deliveries(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    endpoint: &str,
-    event: &OutboxEvent,
-    now: i64,
+    deliveries: &[(&OutboxEvent, &String)],
+    due: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, \
-         created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(endpoint)
-    .bind(&event.id)
-    .bind(&event.event_type)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, status, attempts, \
+             next_attempt_at, created_at) ",
+        );
+        q.push_values(chunk, |mut b, (event, endpoint)| {
+            b.push_bind(uuid::Uuid::now_v7().to_string())
+                .push_bind(*endpoint)
+                .push_bind(&event.id)
+                .push_bind(&event.event_type)
+                .push("'pending'")
+                .push("0")
+                .push_bind(due)
+                .push_bind(due);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

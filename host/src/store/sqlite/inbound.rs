@@ -17,8 +17,6 @@ impl SqliteStore {
     /// One multi-row statement per chunk: each statement is a round trip to the connection's
     /// thread, and the acknowledgements wait for this commit.
     pub async fn insert_inbound(&self, batch: &[NewInbound]) -> Result<(), StoreError> {
-        // 9 values a row, under SQLite's 32,766 bound parameters.
-        const ROWS_PER_STATEMENT: usize = 1000;
         let (mut tx, _gate) = self.priority_write_tx().await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -65,37 +63,60 @@ impl SqliteStore {
         rows.iter().map(inbound_from_row).collect()
     }
 
-    /// Writes processing results, all in one transaction: for each request, claims each vendor
-    /// event id (an id claimed before is a duplicate, and its event is not written), writes the
-    /// outbox events of the new ones, and the request's final status. Returns the final statuses.
+    /// Writes processing results, all in one transaction and in a few statements whatever the
+    /// batch's size: claims every vendor event id (an id claimed before is a duplicate, and its
+    /// event is not written), writes the outbox events of the new ones, and each request's final
+    /// status. Returns the final statuses.
     pub async fn finish_inbound(
         &self,
         results: &[(InboundRow, Processed)],
         now: i64,
     ) -> Result<Vec<InboundStatus>, StoreError> {
         let (mut tx, _gate) = self.write_tx().await?;
+        // 1. Claims: the rows actually inserted come back, so two requests of one batch that carry
+        //    the same event id cannot both think they claimed it.
+        let claims: Vec<(&str, &str, &str)> = results
+            .iter()
+            .flat_map(|(row, p)| {
+                p.events.iter().map(|(event_id, _)| {
+                    (
+                        row.request.connector.as_str(),
+                        event_id.as_str(),
+                        row.request.id.as_str(),
+                    )
+                })
+            })
+            .collect();
+        let mut claimed = std::collections::HashSet::new();
+        for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO inbound_event_ids (connector, event_id, inbound_id, created_at) ",
+            );
+            q.push_values(chunk, |mut b, (connector, event_id, inbound)| {
+                b.push_bind(*connector)
+                    .push_bind(*event_id)
+                    .push_bind(*inbound)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING event_id, inbound_id");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                claimed.insert((r.get::<String, _>("event_id"), r.get::<String, _>("inbound_id")));
+            }
+        }
+        // 2. The unified events of the claimed ids; 3. every request's status.
+        let mut events = Vec::new();
+        let mut updates = Vec::with_capacity(results.len());
         let mut statuses = Vec::with_capacity(results.len());
         for (row, p) in results {
-            let (id, connector) = (&row.request.id, &row.request.connector);
+            let id = &row.request.id;
             let mut fresh = 0usize;
             let mut types = Vec::new();
             for (event_id, event) in &p.events {
-                let claimed = sqlx::query(
-                    "INSERT INTO inbound_event_ids (connector, event_id, inbound_id, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(connector)
-                .bind(event_id)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if claimed {
+                // `remove`: an id twice in one request is claimed once.
+                if claimed.remove(&(event_id.clone(), id.clone())) {
                     fresh += 1;
                     if let Some(event) = event {
-                        insert_outbox(&mut tx, event).await?;
+                        events.push(event);
                         types.push(event.event_type.clone());
                     }
                 }
@@ -104,23 +125,26 @@ impl SqliteStore {
                 InboundStatus::Processed if !p.events.is_empty() && fresh == 0 => InboundStatus::Duplicate,
                 s => s,
             };
-            sqlx::query(
-                "UPDATE inbound_webhooks SET status = $1, account_id = COALESCE(account_id, $2), \
-                 tenant_id = COALESCE(tenant_id, $3), error = $4, vendor_event_ids = $5, event_types = $6, \
-                 processed_at = $7, lease_until = NULL WHERE id = $8",
-            )
-            .bind(status.as_str())
-            .bind(&p.account_id)
-            .bind(&p.tenant_id)
-            .bind(&p.error)
-            .bind(serde_json::to_string(&p.vendor_event_ids).expect("ids serialize"))
-            .bind(serde_json::to_string(&types).expect("types serialize"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            updates.push(serde_json::json!({
+                "id": id, "status": status.as_str(), "account_id": p.account_id, "tenant_id": p.tenant_id,
+                "error": p.error, "ids": serde_json::to_string(&p.vendor_event_ids).expect("ids serialize"),
+                "types": serde_json::to_string(&types).expect("types serialize"),
+            }));
             statuses.push(status);
         }
+        insert_outbox_rows(&mut tx, &events).await?;
+        sqlx::query(
+            "UPDATE inbound_webhooks SET status = json_extract(j.value, '$.status'), \
+             account_id = COALESCE(inbound_webhooks.account_id, json_extract(j.value, '$.account_id')), \
+             tenant_id = COALESCE(inbound_webhooks.tenant_id, json_extract(j.value, '$.tenant_id')), \
+             error = json_extract(j.value, '$.error'), vendor_event_ids = json_extract(j.value, '$.ids'), \
+             event_types = json_extract(j.value, '$.types'), processed_at = $1, lease_until = NULL \
+             FROM json_each($2) AS j WHERE inbound_webhooks.id = json_extract(j.value, '$.id')",
+        )
+        .bind(now)
+        .bind(serde_json::Value::Array(updates).to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(statuses)
     }
@@ -213,6 +237,32 @@ impl SqliteStore {
                 .await?,
         )
     }
+}
+
+/// Rows per multi-row statement (each row binds at most 9 values; SQLite allows 32,766).
+pub(super) const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Appends events to the outbox inside a transaction, a statement per 1,000.
+pub(super) async fn insert_outbox_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[&OutboxEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO outbox (id, event, account_id, tenant_id, endpoint_id, payload, created_at) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(&e.id)
+                .push_bind(&e.event_type)
+                .push_bind(&e.account_id)
+                .push_bind(&e.tenant_id)
+                .push_bind(&e.endpoint_id)
+                .push_bind(e.data.to_string())
+                .push_bind(e.created_at);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Appends an event to the outbox inside a transaction.
