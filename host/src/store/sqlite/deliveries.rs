@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::inbound::{ROWS_PER_STATEMENT, insert_outbox};
+use super::inbound::{ROWS_PER_STATEMENT, insert_outbox, insert_outbox_rows};
 use crate::store::error::StoreError;
 use crate::webhooks::model::{
     AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt,
@@ -233,78 +233,100 @@ impl SqliteStore {
             .collect())
     }
 
-    /// Records attempts and what each decided, in one transaction: the delivery's next state,
-    /// the endpoint's failure state, and, when an endpoint is disabled, the
-    /// `webhook_endpoint:disabled` event.
+    /// Records attempts and what each decided, in one transaction and a few statements per
+    /// batch: the attempts, each delivery's next state, each endpoint's failure state (and its
+    /// disabling), and the `webhook_endpoint:disabled` events.
     pub async fn record_attempts(&self, attempts: &[RecordedAttempt]) -> Result<(), StoreError> {
         let (mut tx, _gate) = self.write_tx().await?;
-        for RecordedAttempt {
-            attempt: a,
-            outcome,
-            disabled_event,
-        } in attempts
-        {
-            sqlx::query(
-                "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code, \
-                 duration_ms, response_excerpt, error, at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(&a.id)
-            .bind(&a.delivery_id)
-            .bind(&a.endpoint_id)
-            .bind(&a.event_id)
-            .bind(&a.event_type)
-            .bind(a.attempt)
-            .bind(a.status_code)
-            .bind(a.duration_ms)
-            .bind(&a.response_excerpt)
-            .bind(&a.error)
-            .bind(a.at)
-            .bind(a.next_attempt_at)
-            .execute(&mut *tx)
-            .await?;
-            let (status, next) = match outcome {
-                AttemptOutcome::Succeeded => ("succeeded", None),
-                AttemptOutcome::Retry(at) => ("pending", Some(*at)),
-                AttemptOutcome::GaveUp => ("failed", None),
-                // Stays pending: re-enabling the endpoint resumes it.
-                AttemptOutcome::DisableEndpoint(_) => ("pending", Some(a.at)),
-            };
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
-                 completed_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $4 END WHERE id = $5",
-            )
-            .bind(status)
-            .bind(a.attempt)
-            .bind(next)
-            .bind(a.at)
-            .bind(&a.delivery_id)
-            .execute(&mut *tx)
-            .await?;
-            let endpoint_sql = match outcome {
-                AttemptOutcome::Succeeded => {
-                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1"
-                }
-                AttemptOutcome::DisableEndpoint(_) => {
-                    "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = $3, \
-                     failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1"
-                }
-                _ => "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
-            };
-            let reason = match outcome {
-                AttemptOutcome::DisableEndpoint(r) => Some(r.as_str()),
-                _ => None,
-            };
-            sqlx::query(endpoint_sql)
-                .bind(&a.endpoint_id)
-                .bind(a.at)
-                .bind(reason)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(e) = disabled_event {
-                insert_outbox(&mut tx, e).await?;
-            }
+        for chunk in attempts.chunks(ROWS_PER_STATEMENT / 2) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, \
+                 status_code, duration_ms, response_excerpt, error, at, next_attempt_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                let a = &r.attempt;
+                b.push_bind(&a.id)
+                    .push_bind(&a.delivery_id)
+                    .push_bind(&a.endpoint_id)
+                    .push_bind(&a.event_id)
+                    .push_bind(&a.event_type)
+                    .push_bind(a.attempt)
+                    .push_bind(a.status_code)
+                    .push_bind(a.duration_ms)
+                    .push_bind(&a.response_excerpt)
+                    .push_bind(&a.error)
+                    .push_bind(a.at)
+                    .push_bind(a.next_attempt_at);
+            });
+            q.build().execute(&mut *tx).await?;
         }
+        let updates: Vec<serde_json::Value> = attempts
+            .iter()
+            .map(|r| {
+                let a = &r.attempt;
+                let (status, next) = match &r.outcome {
+                    AttemptOutcome::Succeeded => ("succeeded", None),
+                    AttemptOutcome::Retry(at) => ("pending", Some(*at)),
+                    AttemptOutcome::GaveUp => ("failed", None),
+                    // Stays pending: re-enabling the endpoint resumes it.
+                    AttemptOutcome::DisableEndpoint(_) => ("pending", Some(a.at)),
+                };
+                serde_json::json!({"id": a.delivery_id, "status": status, "attempt": a.attempt, "next": next,
+                    "completed": (status != "pending").then_some(a.at)})
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = json_extract(j.value, '$.status'), \
+             attempts = json_extract(j.value, '$.attempt'), next_attempt_at = json_extract(j.value, '$.next'), \
+             lease_until = NULL, completed_at = json_extract(j.value, '$.completed') \
+             FROM json_each($1) AS j WHERE webhook_deliveries.id = json_extract(j.value, '$.id')",
+        )
+        .bind(serde_json::Value::Array(updates).to_string())
+        .execute(&mut *tx)
+        .await?;
+        // Each endpoint's failure state after the batch, in order: a success clears it; the
+        // first failure after the last success (or the stored one, if none succeeded) starts it.
+        let mut endpoints: Vec<&str> = attempts.iter().map(|r| r.attempt.endpoint_id.as_str()).collect();
+        endpoints.sort_unstable();
+        endpoints.dedup();
+        for endpoint in endpoints {
+            let mine: Vec<&RecordedAttempt> = attempts
+                .iter()
+                .filter(|r| r.attempt.endpoint_id == endpoint)
+                .collect();
+            let last_success = mine
+                .iter()
+                .rposition(|r| matches!(r.outcome, AttemptOutcome::Succeeded));
+            let after = last_success.map_or(0, |i| i + 1);
+            let first_failure = mine[after..].first().map(|r| r.attempt.at);
+            let disabled = mine.iter().rev().find_map(|r| match &r.outcome {
+                AttemptOutcome::DisableEndpoint(reason) => Some((reason.as_str(), r.attempt.at)),
+                _ => None,
+            });
+            // `failing_since` as an expression over the bound failure time ($2).
+            let failing = match (last_success.is_some(), first_failure.is_some()) {
+                (true, false) => "CASE WHEN $2 IS NULL THEN NULL END",
+                (true, true) => "$2",
+                (false, _) => "COALESCE(failing_since, $2)",
+            };
+            let sql = match disabled {
+                Some(_) => format!(
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE({failing}, $3), enabled = FALSE, \
+                     disabled_reason = $4 WHERE id = $1"
+                ),
+                None => format!("UPDATE webhook_endpoints SET failing_since = {failing} WHERE id = $1"),
+            };
+            let mut query = sqlx::query(&sql).bind(endpoint).bind(first_failure);
+            if let Some((reason, at)) = disabled {
+                query = query.bind(at).bind(reason);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let disabled_events: Vec<&OutboxEvent> = attempts
+            .iter()
+            .filter_map(|r| r.disabled_event.as_ref())
+            .collect();
+        insert_outbox_rows(&mut tx, &disabled_events).await?;
         tx.commit().await?;
         Ok(())
     }
