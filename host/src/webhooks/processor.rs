@@ -23,7 +23,7 @@ use crate::telemetry::{Counter, Metrics, emit};
 const CLAIM: i64 = 64;
 /// How long a worker lets work accumulate after a short batch: every claim and every result is a
 /// write transaction, and those queue with the acknowledgements' commits.
-pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
+pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
 
 /// The processing side of inbound webhooks.
 #[derive(Debug)]
