@@ -5,6 +5,7 @@
 //! receive paths, never the database URL.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::sandbox::SandboxConfig;
@@ -176,6 +177,33 @@ impl Config {
             stuck_connecting_after: Duration::from_secs(300),
             webhooks: WebhookConfig::default(),
         }
+    }
+}
+
+/// This host's public base URL, shared by everything that builds URLs others call back (the OAuth
+/// callback, the webhook URLs vendors sign): `--public-url` when given, else the listen address
+/// once it is known.
+#[derive(Debug, Clone, Default)]
+pub struct PublicUrl(Arc<OnceLock<String>>);
+
+impl PublicUrl {
+    /// The configured URL, if any.
+    pub fn new(configured: Option<&str>) -> Self {
+        let url = Self::default();
+        if let Some(u) = configured {
+            url.set_default(u);
+        }
+        url
+    }
+
+    /// Sets the URL unless it is set already (the listen address, once known).
+    pub fn set_default(&self, url: &str) {
+        let _ = self.0.set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// The base URL (`http://127.0.0.1:8080` before anything set it).
+    pub fn base(&self) -> &str {
+        self.0.get().map_or("http://127.0.0.1:8080", String::as_str)
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use patchbay_test_support::receiver::Receiver;
 use patchbay_test_support::scratch_dir;
-use patchbay_test_support::signing::standard_webhooks;
+use patchbay_test_support::signing::standard_webhooks_request;
 use serde_json::{Value, json};
 
 const EVENTS: usize = 1000;
@@ -78,20 +78,7 @@ async fn send(http: &reqwest::Client, url: &str, i: usize) -> bool {
     let id = format!("evt_{i:05}");
     let body =
         json!({"type": "order.paid", "timestamp": "2026-12-01T00:00:00Z", "data": {"order": i}}).to_string();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let r = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            standard_webhooks(VENDOR_SECRET, &id, ts, body.as_bytes()),
-        )
-        .body(body)
+    let r = standard_webhooks_request(http, url, VENDOR_SECRET, &id, body)
         .timeout(Duration::from_secs(5))
         .send()
         .await;

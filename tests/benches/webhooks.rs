@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use patchbay::config::parse_schedule;
 use patchbay_tests::receiver::Receiver;
-use patchbay_tests::signing::standard_webhooks;
+use patchbay_tests::signing::standard_webhooks_request;
 use patchbay_tests::{Host, HostOptions};
 use reqwest::Method;
 use serde_json::json;
@@ -31,20 +31,7 @@ fn event(client: &reqwest::Client, url: &str, i: usize) -> reqwest::RequestBuild
     let id = format!("evt_{i}");
     let body =
         json!({"type": "order.paid", "timestamp": "2026-12-01T00:00:00Z", "data": {"order": i}}).to_string();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            standard_webhooks(SECRET, &id, ts, body.as_bytes()),
-        )
-        .body(body)
+    standard_webhooks_request(client, url, SECRET, &id, body)
 }
 
 async fn ack(req: reqwest::RequestBuilder) -> Duration {

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::{Accounts, Installer};
 use crate::calls::Calls;
-use crate::config::Config;
+use crate::config::{Config, PublicUrl};
 use crate::connectors::{Registry, watch};
 use crate::http::{HttpState, router};
 use crate::oauth::{OAuthApps, OAuthFlows, Refresher, scheduler};
@@ -44,6 +44,8 @@ pub struct App {
     pub processor: Arc<Processor>,
     /// Outbound webhook delivery.
     pub deliverer: Arc<Deliverer>,
+    /// Where others reach this host (OAuth callback, signed webhook URLs).
+    pub public_url: PublicUrl,
     config: Config,
 }
 
@@ -62,6 +64,7 @@ impl App {
             .timeout(config.upstream_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let public_url = PublicUrl::new(config.public_url.as_deref());
         let apps = OAuthApps::new(store.clone(), secrets.clone());
         let refresher = Arc::new(Refresher::new(
             store.clone(),
@@ -97,7 +100,7 @@ impl App {
             installer,
             oauth_http,
             config.oauth_state_ttl,
-            config.public_url.as_deref(),
+            public_url.clone(),
         ));
         let calls = Arc::new(Calls::new(
             store.clone(),
@@ -117,7 +120,7 @@ impl App {
             stored.clone(),
             metrics.clone(),
             webhooks.max_body_bytes,
-            config.public_url.as_deref(),
+            public_url.clone(),
         ));
         let processor = Arc::new(Processor::new(
             store.clone(),
@@ -159,6 +162,7 @@ impl App {
             metrics,
             processor,
             deliverer,
+            public_url,
             config: config.clone(),
         })
     }
@@ -188,8 +192,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     emit!(INFO, APP_LISTEN, %addr);
-    app.http.flows.default_public_url(&format!("http://{addr}"));
-    app.http.inbound.default_public_url(&format!("http://{addr}"));
+    app.public_url.set_default(&format!("http://{addr}"));
     if app.config.webhooks.allow_private_targets {
         emit!(WARN, WEBHOOK_PRIVATE_TARGETS);
     }

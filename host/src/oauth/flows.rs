@@ -2,7 +2,7 @@
 //! (PKCE S256, a single-use expiring `state`), and finishing it when the provider sends the
 //! browser back, which creates or reconnects the account.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use patchbay_engine::manifest::{OAuth2, OAuth2Grant};
@@ -21,6 +21,7 @@ use crate::accounts::model::{AccountRow, AccountStatus};
 use crate::accounts::principal::Principal;
 use crate::accounts::state_machine::{AccountEvent, Transition};
 use crate::clock::now_ms;
+use crate::config::PublicUrl;
 use crate::connectors::Registry;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{OAuthStateRow, Store, StoreError};
@@ -119,7 +120,7 @@ pub struct OAuthFlows {
     installer: Installer,
     http: reqwest::Client,
     state_ttl: Duration,
-    public_url: OnceLock<String>,
+    public_url: PublicUrl,
 }
 
 fn hash_state(state: &str) -> String {
@@ -137,9 +138,9 @@ impl OAuthFlows {
         installer: Installer,
         http: reqwest::Client,
         state_ttl: Duration,
-        public_url: Option<&str>,
+        public_url: PublicUrl,
     ) -> Self {
-        let flows = Self {
+        Self {
             store,
             registry,
             apps,
@@ -147,26 +148,12 @@ impl OAuthFlows {
             installer,
             http,
             state_ttl,
-            public_url: OnceLock::new(),
-        };
-        if let Some(url) = public_url {
-            flows.default_public_url(url);
+            public_url,
         }
-        flows
-    }
-
-    /// Sets the public URL unless it is set already (the listen address, once known).
-    pub fn default_public_url(&self, url: &str) {
-        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
     }
 
     fn callback_url(&self) -> String {
-        let base = self
-            .public_url
-            .get()
-            .map(String::as_str)
-            .unwrap_or("http://127.0.0.1:8080");
-        format!("{base}/oauth/callback")
+        format!("{}/oauth/callback", self.public_url.base())
     }
 
     /// The provider settings of an OAuth connector.

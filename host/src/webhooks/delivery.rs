@@ -108,12 +108,11 @@ impl Deliverer {
     /// Creates the deliveries of events not fanned out yet; returns how many events it handled.
     /// Disabled endpoints get theirs too: they wait, and re-enabling the endpoint delivers them,
     /// so disabling never drops an event (deleting the endpoint does).
-    pub async fn fan_out(&self) -> Result<usize, StoreError> {
+    pub async fn fan_out(&self, endpoints: &[EndpointRow]) -> Result<usize, StoreError> {
         let events = self.store.unfanned_events(500).await?;
         if events.is_empty() {
             return Ok(0);
         }
-        let endpoints = self.store.endpoints(None).await?;
         let first = now_ms()
             + self
                 .config
@@ -140,7 +139,7 @@ impl Deliverer {
     /// Starts attempts for due deliveries, each in its own task, endpoint by endpoint with at most
     /// `per_endpoint_concurrency` in flight to each (so a slow endpoint holds only its own
     /// slots); returns how many it started.
-    pub async fn dispatch_due(self: &Arc<Self>) -> Result<usize, StoreError> {
+    pub async fn dispatch_due(self: &Arc<Self>, endpoints: &[EndpointRow]) -> Result<usize, StoreError> {
         let per = self.config.per_endpoint_concurrency.max(1);
         let lease = self
             .config
@@ -148,13 +147,7 @@ impl Deliverer {
             .max(self.config.delivery_timeout * 2)
             .as_millis() as i64;
         let mut started = 0;
-        for endpoint in self
-            .store
-            .endpoints(None)
-            .await?
-            .into_iter()
-            .filter(|e| e.enabled)
-        {
+        for endpoint in endpoints.iter().filter(|e| e.enabled) {
             let in_flight = self
                 .in_flight
                 .lock()
@@ -397,13 +390,19 @@ pub async fn run(deliverer: Arc<Deliverer>, tick: Duration, mut stop: watch::Rec
         tokio::pin!(woken);
         woken.as_mut().enable();
         let mut worked = false;
-        match deliverer.fan_out().await {
-            Ok(n) => worked |= n > 0,
-            Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "fan-out", error = %e),
-        }
-        match deliverer.dispatch_due().await {
-            Ok(n) => worked |= n > 0,
+        // One read of the endpoints per round serves the fan-out and the leases.
+        match deliverer.store.endpoints(None).await {
             Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
+            Ok(endpoints) => {
+                match deliverer.fan_out(&endpoints).await {
+                    Ok(n) => worked |= n > 0,
+                    Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "fan-out", error = %e),
+                }
+                match deliverer.dispatch_due(&endpoints).await {
+                    Ok(n) => worked |= n > 0,
+                    Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
+                }
+            }
         }
         if !worked {
             tokio::select! {

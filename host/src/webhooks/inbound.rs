@@ -3,7 +3,7 @@
 //! answer a signed handshake, then store the raw request and wait for its commit. Nothing here
 //! maps the body or searches accounts: that is the processor's work, after the 200.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
@@ -15,6 +15,7 @@ use super::intake::Intake;
 use super::model::{InboundFilter, InboundRow, NewInbound};
 use crate::accounts::Principal;
 use crate::clock::now_ms;
+use crate::config::PublicUrl;
 use crate::connectors::Registry;
 use crate::secrets::Secrets;
 use crate::store::Store;
@@ -56,7 +57,7 @@ pub struct Inbound {
     intake: Intake,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
-    public_url: OnceLock<String>,
+    public_url: PublicUrl,
     stored: Arc<Notify>,
 }
 
@@ -77,27 +78,18 @@ impl Inbound {
         stored: Arc<Notify>,
         metrics: Arc<Metrics>,
         max_body_bytes: usize,
-        public_url: Option<&str>,
+        public_url: PublicUrl,
     ) -> Self {
-        let inbound = Self {
+        Self {
             store,
             registry,
             secrets,
             intake,
             metrics,
             max_body_bytes,
-            public_url: OnceLock::new(),
+            public_url,
             stored,
-        };
-        if let Some(url) = public_url {
-            inbound.default_public_url(url);
         }
-        inbound
-    }
-
-    /// Sets the public URL unless it is set already (the listen address, once known).
-    pub fn default_public_url(&self, url: &str) {
-        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
     }
 
     /// The body limit.
@@ -146,12 +138,7 @@ impl Inbound {
         if !dispatch.accepts_webhooks() {
             return Err(WebhookError::NotAccepted(connector.to_owned()));
         }
-        let base = self
-            .public_url
-            .get()
-            .map(String::as_str)
-            .unwrap_or("http://127.0.0.1:8080");
-        let url = format!("{base}{}", raw.path_and_query);
+        let url = format!("{}{}", self.public_url.base(), raw.path_and_query);
         let headers = Headers::new(raw.headers.clone());
         let req = WebhookRequest {
             method: &raw.method,

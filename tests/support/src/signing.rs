@@ -53,3 +53,24 @@ pub fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// A POST signed as a Standard Webhooks sender signs it, at the current time.
+pub fn standard_webhooks_request(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    id: &str,
+    body: String,
+) -> reqwest::RequestBuilder {
+    let ts = now_ms() / 1000;
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            standard_webhooks(secret, id, ts, body.as_bytes()),
+        )
+        .body(body)
+}
