@@ -108,11 +108,15 @@ impl Deliverer {
     /// Creates the deliveries of events not fanned out yet; returns how many events it handled.
     /// Disabled endpoints get theirs too: they wait, and re-enabling the endpoint delivers them,
     /// so disabling never drops an event (deleting the endpoint does).
-    pub async fn fan_out(&self, endpoints: &[EndpointRow]) -> Result<usize, StoreError> {
+    pub async fn fan_out(&self) -> Result<usize, StoreError> {
         let events = self.store.unfanned_events(500).await?;
         if events.is_empty() {
             return Ok(0);
         }
+        // Read after the events: an endpoint created before an event is then always seen (a
+        // list read earlier in the round could miss it, and the event would be marked fanned
+        // out without its delivery).
+        let endpoints = self.store.endpoints(None).await?;
         let first = now_ms()
             + self
                 .config
@@ -390,19 +394,16 @@ pub async fn run(deliverer: Arc<Deliverer>, tick: Duration, mut stop: watch::Rec
         tokio::pin!(woken);
         woken.as_mut().enable();
         let mut worked = false;
-        // One read of the endpoints per round serves the fan-out and the leases.
+        match deliverer.fan_out().await {
+            Ok(n) => worked |= n > 0,
+            Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "fan-out", error = %e),
+        }
         match deliverer.store.endpoints(None).await {
+            Ok(endpoints) => match deliverer.dispatch_due(&endpoints).await {
+                Ok(n) => worked |= n > 0,
+                Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
+            },
             Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
-            Ok(endpoints) => {
-                match deliverer.fan_out(&endpoints).await {
-                    Ok(n) => worked |= n > 0,
-                    Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "fan-out", error = %e),
-                }
-                match deliverer.dispatch_due(&endpoints).await {
-                    Ok(n) => worked |= n > 0,
-                    Err(e) => emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = "delivery", error = %e),
-                }
-            }
         }
         if !worked {
             tokio::select! {
