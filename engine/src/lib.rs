@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod rawpath;
 pub mod request;
 pub mod response;
+pub mod shape;
 pub mod template;
 pub mod unified;
 pub mod webhook;

@@ -47,6 +47,29 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Inbound and outbound webhooks.
     pub webhooks: WebhookConfig,
+    /// Metrics and schema drift.
+    pub monitoring: MonitoringConfig,
+}
+
+/// Metrics and schema-drift settings.
+#[derive(Debug, Clone)]
+pub struct MonitoringConfig {
+    /// Also serve `GET /metrics` without a token on this address (a private interface).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How many tenants keep their own `tenant` label (the rest are `other`).
+    pub tenant_limit: usize,
+    /// Each connector resource's answers are sampled for drift at most once per this interval.
+    pub drift_sample_interval: Duration,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self {
+            metrics_listen: None,
+            tenant_limit: crate::telemetry::tenants::DEFAULT_TENANT_LIMIT,
+            drift_sample_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Svix's retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -176,6 +199,7 @@ impl Config {
             oauth_state_ttl: Duration::from_secs(600),
             stuck_connecting_after: Duration::from_secs(300),
             webhooks: WebhookConfig::default(),
+            monitoring: MonitoringConfig::default(),
         }
     }
 }

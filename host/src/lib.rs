@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod connectors;
 pub mod http;
+pub mod monitoring;
 pub mod oauth;
 pub mod sandbox;
 pub mod secrets;

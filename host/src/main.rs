@@ -21,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup: the size of `Serve` costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the host.
@@ -73,6 +75,16 @@ enum Command {
         #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_DELIVERY_TARGETS",
               value_parser = clap::builder::BoolishValueParser::new())]
         allow_private_delivery_targets: bool,
+        /// Also serve `GET /metrics` without a token on this address (bind it to a private
+        /// interface, e.g. `127.0.0.1:9464`); the main listener's `/metrics` needs an admin token.
+        #[arg(long, env = "PATCHBAY_METRICS_LISTEN")]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// Tenants that keep their own `tenant` label in per-tenant metrics (the rest are `other`).
+        #[arg(long, env = "PATCHBAY_METRICS_TENANT_LIMIT", default_value_t = 100)]
+        metrics_tenant_limit: usize,
+        /// Sample each connector resource's vendor answers for schema drift at most this often.
+        #[arg(long, env = "PATCHBAY_DRIFT_SAMPLE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+        drift_sample_interval: Duration,
     },
     /// API tokens.
     Token {
@@ -189,6 +201,9 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             delivery_retry_schedule,
             delivery_disable_after,
             allow_private_delivery_targets,
+            metrics_listen,
+            metrics_tenant_limit,
+            drift_sample_interval,
         } => {
             telemetry::init(log_format.into());
             let mut config = Config::new(database, connectors);
@@ -207,6 +222,9 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--delivery-retry-schedule: {e}"))?;
             config.webhooks.disable_after = delivery_disable_after;
             config.webhooks.allow_private_targets = allow_private_delivery_targets;
+            config.monitoring.metrics_listen = metrics_listen;
+            config.monitoring.tenant_limit = metrics_tenant_limit;
+            config.monitoring.drift_sample_interval = drift_sample_interval;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpResponse};
+use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpResponse, RemoteErrorCode};
 use tracing::Instrument;
 
 use crate::connectors::{DispatchError, LiveConnector};
@@ -29,6 +29,18 @@ pub enum UpstreamError {
     /// The connector built a URL that cannot be requested.
     #[error("{0}")]
     BadUrl(String),
+}
+
+impl UpstreamError {
+    /// The normalized code of the failure.
+    pub fn code(&self) -> RemoteErrorCode {
+        match self {
+            Self::Timeout => RemoteErrorCode::RemoteTimeout,
+            Self::Connect | Self::Connection => RemoteErrorCode::RemoteUnreachable,
+            Self::TooLarge(_) => RemoteErrorCode::MappingError,
+            Self::BadUrl(_) => RemoteErrorCode::ConnectorError,
+        }
+    }
 }
 
 /// Why a call did not reach the vendor or came back without an answer.

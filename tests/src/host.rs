@@ -227,6 +227,17 @@ impl Host {
         reply
     }
 
+    /// `GET /metrics` with the admin token: the exposition.
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .req(Method::GET, "/metrics", &self.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// Stops the host gracefully.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -358,4 +369,33 @@ pub async fn activation_times(
     }
     times.sort();
     times
+}
+
+/// The value of the sample `name` whose labels are exactly `labels`, in an exposition.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut want: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    want.sort();
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (n, mut got) = match series.split_once('{') {
+            Some((n, rest)) => {
+                let body = rest.strip_suffix('}')?;
+                let pairs: Vec<(String, String)> = body
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let (k, v) = p.split_once("=\"").unwrap_or((p, ""));
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (n, pairs)
+            }
+            None => (series, Vec::new()),
+        };
+        got.sort();
+        (n == name && got == want).then(|| value.parse().ok()).flatten()
+    })
 }

@@ -6,7 +6,7 @@
 mod host;
 mod vendor;
 
-pub use host::{Host, HostOptions, Reply, activation_times, walk_pages};
+pub use host::{Host, HostOptions, Reply, activation_times, sample, walk_pages};
 pub use patchbay_mock_vendors as mocks;
 pub use patchbay_test_support::*;
 pub use vendor::{Vendor, VendorHost};

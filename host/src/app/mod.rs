@@ -13,12 +13,14 @@ use crate::accounts::{Accounts, Installer};
 use crate::calls::Calls;
 use crate::config::{Config, PublicUrl};
 use crate::connectors::{Registry, watch};
-use crate::http::{HttpState, router};
+use crate::http::{HttpState, metrics_router, router};
+use crate::monitoring::Monitoring;
+use crate::monitoring::drift::Drift;
 use crate::oauth::{OAuthApps, OAuthFlows, Refresher, scheduler};
 use crate::sandbox::Sandbox;
 use crate::secrets::{Secrets, load_master_key};
 use crate::store::Store;
-use crate::telemetry::events::{APP_LISTEN, APP_STOPPED, WEBHOOK_PRIVATE_TARGETS};
+use crate::telemetry::events::{APP_LISTEN, APP_STOPPED, MONITORING_METRICS_LISTEN, WEBHOOK_PRIVATE_TARGETS};
 use crate::telemetry::{Metrics, emit};
 use crate::upstream::Upstream;
 use crate::webhooks::delivery::{self, Deliverer};
@@ -46,6 +48,8 @@ pub struct App {
     pub deliverer: Arc<Deliverer>,
     /// Where others reach this host (OAuth callback, signed webhook URLs).
     pub public_url: PublicUrl,
+    /// Where the tokenless metrics listener is bound, once it is.
+    pub metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
     config: Config,
 }
 
@@ -54,7 +58,8 @@ impl App {
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url).await?;
         let secrets = Secrets::new(load_master_key(config.secret_key, config.key_file.as_deref())?);
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(config.monitoring.tenant_limit));
+        let drift = Arc::new(Drift::new(store.clone(), config.monitoring.drift_sample_interval));
         let sandbox = Sandbox::new(config.sandbox.clone())?;
         let registry =
             Arc::new(Registry::open(&config.connectors_dir, store.clone(), sandbox, metrics.clone()).await);
@@ -74,6 +79,7 @@ impl App {
             oauth_http.clone(),
             config.refresh.clone(),
             config.upstream_timeout,
+            metrics.clone(),
         ));
         let installer = Installer::new(
             store.clone(),
@@ -108,6 +114,8 @@ impl App {
             upstream,
             refresher.clone(),
             secrets.clone(),
+            metrics.clone(),
+            drift.clone(),
         ));
         let webhooks = &config.webhooks;
         let stored = Arc::new(tokio::sync::Notify::new());
@@ -144,8 +152,16 @@ impl App {
             metrics.clone(),
             events_written,
         )?);
+        let monitoring = Arc::new(Monitoring::new(
+            store.clone(),
+            registry.clone(),
+            metrics.clone(),
+            drift,
+        ));
         let http = HttpState {
             store: store.clone(),
+            monitoring,
+            metrics: metrics.clone(),
             registry: registry.clone(),
             accounts,
             flows,
@@ -163,6 +179,7 @@ impl App {
             processor,
             deliverer,
             public_url,
+            metrics_addr: std::sync::OnceLock::new(),
             config: config.clone(),
         })
     }
@@ -210,6 +227,22 @@ pub async fn serve(
         app.config.webhooks.tick,
         stop_rx.clone(),
     )));
+    if let Some(addr) = app.config.monitoring.metrics_listen {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let _ = app.metrics_addr.set(bound);
+        emit!(WARN, MONITORING_METRICS_LISTEN, addr = %bound);
+        let mut stop = stop_rx.clone();
+        let router = metrics_router(app.http.monitoring.clone());
+        workers.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        }));
+    }
     let watcher = watch::spawn(app.registry.clone(), stop_rx);
     // Small JSON answers must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {

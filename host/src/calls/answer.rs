@@ -5,6 +5,15 @@
 use patchbay_engine::RateLimitInfo;
 use serde_json::Value;
 
+/// Who a call was for, for the request metrics: the account's connector and tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFor {
+    /// The connector.
+    pub connector: String,
+    /// The account's tenant.
+    pub tenant: String,
+}
+
 /// A call's answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -16,6 +25,8 @@ pub struct Answer {
     pub rate_limit: RateLimitInfo,
     /// `name@version#revision`.
     pub served_by: String,
+    /// Who it was for.
+    pub call_for: Option<CallFor>,
 }
 
 impl Answer {
@@ -26,6 +37,7 @@ impl Answer {
             body: serde_json::to_vec(body).expect("JSON serializes"),
             rate_limit,
             served_by,
+            call_for: None,
         }
     }
 
@@ -48,6 +60,17 @@ impl Answer {
             body,
             rate_limit,
             served_by,
+            call_for: None,
+        }
+    }
+}
+
+impl Answer {
+    /// The answer, noted as being for `call_for`.
+    pub fn for_call(self, call_for: CallFor) -> Self {
+        Self {
+            call_for: Some(call_for),
+            ..self
         }
     }
 }

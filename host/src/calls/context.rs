@@ -3,11 +3,12 @@
 //! reading the answer.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use patchbay_engine::{Account, Call, HttpResponse, Payload, RateLimitInfo, RemoteErrorCode};
 use serde_json::{Map, Value};
 
-use super::answer::Answer;
+use super::answer::{Answer, CallFor};
 use super::cursor::Resume;
 use super::error::{CallFailure, CallsError, RemoteAnswer};
 use super::query::CallQuery;
@@ -22,7 +23,10 @@ use crate::connectors::{Classification, LiveConnector};
 use crate::oauth::refresh::{Reason, RefreshClass};
 use crate::oauth::times::fresh_enough;
 use crate::telemetry::emit;
-use crate::telemetry::events::{CALL_NEEDS_REAUTH_FAILED, CALL_REMOTE_ERROR, CALL_USING_CURRENT_TOKEN};
+use crate::telemetry::events::{
+    CALL_NEEDS_REAUTH_FAILED, CALL_REMOTE_ERROR, CALL_USING_CURRENT_TOKEN, MONITORING_DRIFT_FAILED,
+};
+use crate::upstream::SendError;
 
 /// The audit actor of changes a call makes (a 401 moving an account to `needs_reauth`).
 const ACTOR: &str = "proxy";
@@ -48,21 +52,38 @@ pub struct CallContext {
 impl CallContext {
     /// Resolves the account `query` names for `principal`: it must be visible, its connector
     /// loaded, the account active and its token fresh (refreshed here when it expires soon).
-    pub async fn resolve(calls: &Calls, principal: &Principal, query: CallQuery) -> Result<Self, CallsError> {
-        let mut account = visible_account(&calls.store, principal, &query.account_id, true).await?;
+    /// A failure once the account is known names its connector and tenant (for the metrics).
+    pub async fn resolve(
+        calls: &Calls,
+        principal: &Principal,
+        query: CallQuery,
+    ) -> Result<Self, CallFailure> {
+        let mut account = visible_account(&calls.store, principal, &query.account_id, true)
+            .await
+            .map_err(CallsError::from)?;
+        let call_for = CallFor {
+            connector: account.connector.clone(),
+            tenant: account.tenant_id.clone(),
+        };
+        let fail = |error: CallsError| CallFailure {
+            error,
+            served_by: None,
+            call_for: Some(call_for.clone()),
+        };
         let connector = calls
             .registry
             .get(&account.connector)
-            .ok_or_else(|| CallsError::ConnectorNotLoaded(account.connector.clone()))?;
+            .ok_or_else(|| fail(CallsError::ConnectorNotLoaded(account.connector.clone())))?;
         if account.status != AccountStatus::Active {
-            return Err(CallsError::NotActive(account.status));
+            return Err(fail(CallsError::NotActive(account.status)));
         }
         if !fresh_enough(calls.refresher.config(), &account, now_ms()) {
-            account = refresh_before_call(calls, account).await?;
+            account = refresh_before_call(calls, account).await.map_err(fail)?;
         }
         let credentials = calls
             .secrets
-            .open_credentials(&account.id, &account.credentials)?;
+            .open_credentials(&account.id, &account.credentials)
+            .map_err(|e| fail(e.into()))?;
         Ok(Self {
             account,
             credentials,
@@ -79,6 +100,15 @@ impl CallContext {
         CallFailure {
             error,
             served_by: Some(self.served_by()),
+            call_for: Some(self.call_for()),
+        }
+    }
+
+    /// Who the call is for (the metrics' labels).
+    pub fn call_for(&self) -> CallFor {
+        CallFor {
+            connector: self.account.connector.clone(),
+            tenant: self.account.tenant_id.clone(),
         }
     }
 
@@ -152,6 +182,10 @@ impl CallContext {
         let now = now_ms();
         if let Some(expires) = self.account.token_expires_at.filter(|e| *e > now) {
             // The database believed this token valid: record how early it died.
+            calls.metrics.token_drift(
+                &self.account.connector,
+                Duration::from_millis((expires - now) as u64),
+            );
             let _ = calls
                 .store
                 .record_drift(&self.account.id, &self.account.connector, expires - now)
@@ -186,17 +220,72 @@ impl CallContext {
         Ok((response, classification))
     }
 
+    /// One vendor call, counted by its normalized code; a successful answer may be sampled
+    /// for schema drift.
     async fn send_once(
         &self,
         calls: &Calls,
         call: &Call,
     ) -> Result<(HttpResponse, Classification), CallsError> {
-        let response = calls
+        let started = Instant::now();
+        let count = |code: &'static str| {
+            let connector = &self.account.connector;
+            calls
+                .metrics
+                .upstream(connector, &call.resource, &call.method, code, started.elapsed());
+        };
+        let response = match calls
             .upstream
             .call(&self.connector, &self.engine_account(), call)
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(SendError::Upstream(e)) => {
+                count(e.code().as_str());
+                return Err(CallsError::Upstream(e));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let classification = self.connector.dispatch().classify(call, &response).await?;
+        count(classification.failure.as_ref().map_or("ok", |f| f.code.as_str()));
+        if classification.failure.is_none() {
+            self.sample_drift(calls, call, &response);
+        }
         Ok((response, classification))
+    }
+
+    /// Hands a copy of a successful answer to the drift tracker when its resource is due for a
+    /// sample (at most one per resource per interval; the reading happens off this task).
+    fn sample_drift(&self, calls: &Calls, call: &Call, response: &HttpResponse) {
+        let connector = &self.account.connector;
+        let dispatch = self.connector.dispatch();
+        let reads_records = matches!(call.method.as_str(), "list" | "get");
+        if !reads_records
+            || dispatch.reads_in_component()
+            || !calls.drift.should_sample(connector, &call.resource)
+        {
+            return;
+        }
+        let (live, drift, call, response) = (
+            self.connector.clone(),
+            calls.drift.clone(),
+            call.clone(),
+            response.clone(),
+        );
+        tokio::spawn(async move {
+            let records = match live
+                .connector
+                .read_page(&call.resource, &call.method, None, response)
+            {
+                Ok(Payload::List { records, .. }) => records,
+                Ok(Payload::Single(Value::Null)) | Err(_) => return,
+                Ok(Payload::Single(record)) => vec![record],
+            };
+            let connector = live.connector.name();
+            if let Err(e) = drift.observe(connector, &call.resource, &records).await {
+                emit!(WARN, MONITORING_DRIFT_FAILED, connector = %connector, resource = %call.resource, error = %e);
+            }
+        });
     }
 
     async fn needs_reauth(&self, calls: &Calls, call: &Call, response: &HttpResponse) {
@@ -275,18 +364,21 @@ impl CallContext {
             unified,
         )?;
         let next_cursor = self.next_cursor(calls, scope, page.next);
-        Some(Answer::page(
-            page.count,
-            next_cursor.as_deref(),
-            &page.records_json,
-            classification.rate_limit.clone(),
-            self.served_by(),
-        ))
+        Some(
+            Answer::page(
+                page.count,
+                next_cursor.as_deref(),
+                &page.records_json,
+                classification.rate_limit.clone(),
+                self.served_by(),
+            )
+            .for_call(self.call_for()),
+        )
     }
 
     /// A JSON answer.
     pub fn answer(&self, status: u16, body: &Value, rate_limit: RateLimitInfo) -> Answer {
-        Answer::json(status, body, rate_limit, self.served_by())
+        Answer::json(status, body, rate_limit, self.served_by()).for_call(self.call_for())
     }
 }
 

@@ -87,6 +87,8 @@ pub struct CallFailure {
     pub error: CallsError,
     /// `name@version#revision`, once the connector was resolved.
     pub served_by: Option<String>,
+    /// Who it was for, once the account was resolved.
+    pub call_for: Option<super::answer::CallFor>,
 }
 
 impl<E: Into<CallsError>> From<E> for CallFailure {
@@ -94,6 +96,7 @@ impl<E: Into<CallsError>> From<E> for CallFailure {
         Self {
             error: e.into(),
             served_by: None,
+            call_for: None,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The handles calls use: the account store, the live connectors, the vendor client, token
-//! refresh, credential sealing and cursor signing.
+//! refresh, credential sealing, cursor signing, the metrics and the schema-drift tracker.
 
 use std::sync::Arc;
 
 use super::cursor::Cursors;
 use crate::connectors::Registry;
+use crate::monitoring::drift::Drift;
 use crate::oauth::Refresher;
 use crate::secrets::Secrets;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::upstream::Upstream;
 
 /// Proxied and unified calls (`proxy` and `unified` are in their own modules).
@@ -19,16 +21,21 @@ pub struct Calls {
     pub(super) refresher: Arc<Refresher>,
     pub(super) secrets: Secrets,
     pub(super) cursors: Cursors,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) drift: Arc<Drift>,
 }
 
 impl Calls {
     /// Calls over these handles; cursors are signed with a key derived from `secrets`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         registry: Arc<Registry>,
         upstream: Upstream,
         refresher: Arc<Refresher>,
         secrets: Secrets,
+        metrics: Arc<Metrics>,
+        drift: Arc<Drift>,
     ) -> Self {
         let cursors = Cursors::new(*secrets.cursor_key());
         Self {
@@ -38,6 +45,8 @@ impl Calls {
             refresher,
             secrets,
             cursors,
+            metrics,
+            drift,
         }
     }
 }

@@ -83,6 +83,11 @@ impl ApiError {
         }))
     }
 
+    /// The normalized code.
+    pub fn code(&self) -> ErrorCode {
+        self.0.code
+    }
+
     /// 400 `invalid_request`.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -287,13 +292,7 @@ impl From<DispatchError> for ApiError {
 
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
-        let code = match e {
-            UpstreamError::Timeout => RemoteErrorCode::RemoteTimeout,
-            UpstreamError::Connect | UpstreamError::Connection => RemoteErrorCode::RemoteUnreachable,
-            UpstreamError::TooLarge(_) => RemoteErrorCode::MappingError,
-            UpstreamError::BadUrl(_) => RemoteErrorCode::ConnectorError,
-        };
-        Self::remote_code(code, e.to_string())
+        Self::remote_code(e.code(), e.to_string())
     }
 }
 

@@ -20,11 +20,13 @@ use axum::routing::{get, post};
 use crate::accounts::Accounts;
 use crate::calls::Calls;
 use crate::connectors::Registry;
+use crate::monitoring::Monitoring;
 use crate::oauth::OAuthFlows;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::webhooks::{Endpoints, Inbound};
 use error::ApiError;
-use routes::{accounts, connectors, endpoints, health, oauth, proxy, unified, webhooks};
+use routes::{accounts, connectors, endpoints, health, monitoring, oauth, proxy, unified, webhooks};
 
 /// The services the routes call.
 #[derive(Debug, Clone)]
@@ -43,6 +45,10 @@ pub struct HttpState {
     pub inbound: Arc<Inbound>,
     /// Outbound webhook endpoints.
     pub endpoints: Arc<Endpoints>,
+    /// Metrics, drift and the ops page.
+    pub monitoring: Arc<Monitoring>,
+    /// The metrics (calls are counted at the edge, where their normalized code is known).
+    pub metrics: Arc<Metrics>,
 }
 
 macro_rules! from_ref {
@@ -63,6 +69,8 @@ from_ref! {
     calls: Arc<Calls>,
     inbound: Arc<Inbound>,
     endpoints: Arc<Endpoints>,
+    monitoring: Arc<Monitoring>,
+    metrics: Arc<Metrics>,
 }
 
 /// The host's routes.
@@ -91,6 +99,10 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
                 .put(connectors::put.layer(DefaultBodyLimit::max(connectors::MAX_UPLOAD_BYTES))),
         )
         .route("/connectors/{name}/versions", get(connectors::versions))
+        .route("/connectors/{name}/drift", get(monitoring::drift))
+        .route("/connectors/{name}/drift/accept", post(monitoring::accept_drift))
+        .route("/metrics", get(monitoring::metrics))
+        .route("/ops/summary", get(monitoring::summary))
         .route("/connectors/{name}/rollback", post(connectors::rollback))
         .route(
             "/connectors/{name}/webhook-secret",
@@ -134,6 +146,8 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        // The ops page's shell holds no data: it reads /ops/summary with the admin token it asks for.
+        .route("/dashboard", get(monitoring::dashboard))
         // The provider's redirect: its single-use `state` is the credential.
         .route("/oauth/callback", get(oauth::callback))
         // Vendor webhooks: the signature is the credential; the body limit is the webhook one.
@@ -154,4 +168,12 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(from_fn(context::request_context))
         .with_state(state)
+}
+
+/// The tokenless metrics listener's routes (`--metrics-listen`): `GET /metrics` only.
+pub fn metrics_router(monitoring: Arc<Monitoring>) -> Router {
+    Router::new()
+        .route("/metrics", get(monitoring::metrics_open))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(monitoring)
 }

@@ -24,11 +24,12 @@ use crate::config::RefreshConfig;
 use crate::connectors::Registry;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError, TokenUpdate};
-use crate::telemetry::emit;
 use crate::telemetry::events::{
     OAUTH_APP_UNREADABLE, OAUTH_NEEDS_REAUTH, OAUTH_REFRESH_SETUP_ERROR, OAUTH_REFRESH_TRANSIENT_FAILURE,
     OAUTH_REFRESHED,
 };
+use crate::telemetry::metrics::RefreshTrigger;
+use crate::telemetry::{Metrics, emit};
 
 /// Why a refresh is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,33 @@ impl RefreshError {
     }
 }
 
+impl RefreshError {
+    /// The `outcome` label of `patchbay_token_refreshes_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Grant(_) => "invalid_grant",
+            Self::WindowClosed { .. } => "failure_window_closed",
+            Self::Unavailable(_) => "transient_error",
+            Self::App(_) | Self::Setup(_) => "setup_error",
+            Self::NotOAuth(_) | Self::NoRefreshToken => "no_refresh_path",
+            Self::LeaseBusy => "lease_busy",
+            Self::LostLease | Self::NoAccount(_) | Self::Store(_) | Self::Secrets(_) => "internal_error",
+        }
+    }
+}
+
+impl Reason {
+    /// The `trigger` label of `patchbay_token_refreshes_total`.
+    pub fn trigger(self) -> RefreshTrigger {
+        match self {
+            Self::Expiring => RefreshTrigger::PreCall,
+            Self::Due => RefreshTrigger::Scheduled,
+            Self::Force => RefreshTrigger::Manual,
+            Self::Rejected(_) => RefreshTrigger::On401,
+        }
+    }
+}
+
 /// Token refresh of one host process.
 #[derive(Debug)]
 pub struct Refresher {
@@ -134,12 +162,14 @@ pub struct Refresher {
     request_timeout: Duration,
     /// Lease owner name of this process.
     owner: String,
+    metrics: Arc<Metrics>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Refresher {
     /// A refresher with a unique lease owner name. `http` sends token requests (no redirects,
     /// `request_timeout`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         registry: Arc<Registry>,
@@ -148,6 +178,7 @@ impl Refresher {
         http: reqwest::Client,
         config: RefreshConfig,
         request_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -158,6 +189,7 @@ impl Refresher {
             config,
             request_timeout,
             owner: format!("host-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            metrics,
             locks: Mutex::default(),
         }
     }
@@ -210,10 +242,33 @@ impl Refresher {
         if !needed(&account) {
             return Ok(account);
         }
+        let result = self
+            .refresh_needed(id, &account.connector, reason, actor, &needed)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        self.metrics
+            .refresh(&account.connector, reason.trigger(), outcome);
+        result
+    }
+
+    /// Takes the lease (or waits for another process's refresh) and refreshes.
+    async fn refresh_needed(
+        &self,
+        id: &str,
+        connector: &str,
+        reason: Reason,
+        actor: &str,
+        needed: &impl Fn(&AccountRow) -> bool,
+    ) -> Result<AccountRow, RefreshError> {
+        let config = &self.config;
         // The lease: wait for another process's refresh rather than racing it.
         // The lease outlives the token request, so nobody else can use the refresh token meanwhile.
         let lease = config.lease.max(self.request_timeout + Duration::from_secs(10));
         let deadline = tokio::time::Instant::now() + lease;
+        let mut waited = false;
         loop {
             if self
                 .store
@@ -225,13 +280,17 @@ impl Refresher {
             if tokio::time::Instant::now() >= deadline {
                 return Err(RefreshError::LeaseBusy);
             }
+            if !waited {
+                waited = true;
+                self.metrics.lease_wait(connector);
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
             let now = self.read(id).await?;
             if !needed(&now) {
                 return Ok(now);
             }
         }
-        let result = self.refresh_leased(id, actor, &needed).await;
+        let result = self.refresh_leased(id, actor, needed).await;
         if reason == Reason::Due && matches!(result, Err(ref e) if e.class() == RefreshClass::NoRefreshPath) {
             // Nothing the scheduler can do for this account: stop picking it up.
             let _ = self.store.clear_refresh_schedule(id).await;

@@ -29,7 +29,9 @@ use cache::TtlCache;
 use sqlite::SqliteStore;
 
 pub use error::StoreError;
-pub use records::{AccountEventRecord, ConnectorVersion, NewVersion, OAuthStateRow, TokenUpdate};
+pub use records::{
+    AccountEventRecord, ConnectorVersion, NewVersion, OAuthStateRow, QueueDepths, TokenUpdate,
+};
 
 /// How long looked-up tokens and accounts are reused without asking the database.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
@@ -51,6 +53,7 @@ macro_rules! on_backend {
 }
 
 // After the macro: textual scope makes `on_backend!` visible there.
+mod monitoring;
 mod webhooks;
 
 /// The database.
@@ -59,6 +62,8 @@ pub struct Store {
     backend: Backend,
     principals: Arc<TtlCache<String, Principal>>,
     accounts: Arc<TtlCache<String, AccountRow>>,
+    /// Connectors' sealed app-level webhook secrets (`None`: none set).
+    webhook_secrets: Arc<TtlCache<String, Option<Vec<u8>>>>,
 }
 
 fn hash_token(token: &str) -> String {
@@ -78,6 +83,7 @@ impl Store {
             backend,
             principals: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 10_000)),
             accounts: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 100_000)),
+            webhook_secrets: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 10_000)),
         })
     }
 

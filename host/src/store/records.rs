@@ -96,3 +96,14 @@ pub struct AccountEventRecord {
     /// When, epoch ms.
     pub at: i64,
 }
+
+/// Rows waiting in each queue (the `patchbay_queue_depth` gauge).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Inbound webhooks pending processing.
+    pub inbound: i64,
+    /// Outbox events not yet fanned out to endpoints.
+    pub outbox: i64,
+    /// Deliveries pending (due or scheduled for a retry).
+    pub deliveries: i64,
+}

@@ -64,12 +64,20 @@ impl Store {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        on_backend!(self, b => b.put_webhook_secret(connector, sealed, now).await)
+        on_backend!(self, b => b.put_webhook_secret(connector, sealed, now).await)?;
+        self.webhook_secrets.remove(&connector.to_owned());
+        Ok(())
     }
 
-    /// A connector's app-level webhook secret (sealed).
+    /// A connector's app-level webhook secret (sealed), possibly as read up to the cache TTL ago
+    /// (the acknowledgement path).
     pub async fn webhook_secret(&self, connector: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        on_backend!(self, b => b.webhook_secret(connector).await)
+        if let Some(hit) = self.webhook_secrets.get(&connector.to_owned()) {
+            return Ok(hit);
+        }
+        let sealed = on_backend!(self, b => b.webhook_secret(connector).await)?;
+        self.webhook_secrets.insert(connector.to_owned(), sealed.clone());
+        Ok(sealed)
     }
 
     /// Creates an endpoint.

@@ -117,6 +117,11 @@ events! {
     WEBHOOK_ENDPOINT_DISABLED: Event "patchbay.webhooks.endpoint_disabled" => "An endpoint was disabled (`endpoint`, `reason`: 410 Gone, or failing for longer than --delivery-disable-after); re-enable it with PATCH enabled=true.";
     WEBHOOK_PRIVATE_TARGETS: Event "patchbay.webhooks.private_targets" note "--allow-private-delivery-targets is set: webhooks may be delivered to loopback and private addresses" => "Logged at startup when the SSRF guard is off.";
 
+    // monitoring: metrics and schema drift.
+    MONITORING_DRIFT_DETECTED: Event "patchbay.monitoring.drift_detected" => "A field of a connector resource's vendor records drifted from its baseline (`connector`, `resource`, `path`, `kind`: added, missing or type_changed); see GET /connectors/{name}/drift.";
+    MONITORING_DRIFT_FAILED: Event "patchbay.monitoring.drift_failed" => "A sampled answer could not be compared or its baseline stored (`connector`, `resource`, `error`); drift tracking of that sample is skipped.";
+    MONITORING_METRICS_LISTEN: Event "patchbay.monitoring.metrics_listen" note "serving /metrics without a token: keep this address private" => "The tokenless metrics listener is up (`addr`).";
+
     // secrets: the master key.
     SECRETS_EPHEMERAL_KEY: Event "patchbay.secrets.ephemeral_key" note "PATCHBAY_SECRET_KEY is unset and no key file is configured: using an ephemeral key" => "Credentials sealed by this process cannot be read after a restart.";
     SECRETS_KEY_GENERATED: Event "patchbay.secrets.key_generated" note "PATCHBAY_SECRET_KEY is unset: generated a master key file; back it up, credentials cannot be decrypted without it" => "A master key file was created (`key_file`).";

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod metrics;
+pub mod tenants;
 
 pub(crate) use events::{emit, span};
 pub use metrics::{Counter, Metrics};

@@ -22,7 +22,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::config::WebhookConfig;
 use crate::store::{Store, StoreError};
 use crate::telemetry::events::{WEBHOOK_DELIVERY_FAILED, WEBHOOK_ENDPOINT_DISABLED, WEBHOOK_WORKER_ERROR};
-use crate::telemetry::{Counter, Metrics, emit};
+use crate::telemetry::{Metrics, emit};
 
 /// Longest answer excerpt kept per attempt.
 const EXCERPT: usize = 1024;
@@ -218,7 +218,8 @@ impl Deliverer {
         let started = Instant::now();
         let sent_at = now_ms();
         let answer = self.send(&endpoint, &d.event_id, body).await;
-        let duration_ms = started.elapsed().as_millis() as i64;
+        let took = started.elapsed();
+        let duration_ms = took.as_millis() as i64;
         let now = now_ms();
         let (status, excerpt, error, retry_after) = match answer {
             Ok((status, excerpt, retry_after)) => (Some(status), Some(excerpt), None, retry_after),
@@ -258,10 +259,9 @@ impl Deliverer {
             }
             _ => None,
         };
-        if matches!(outcome, AttemptOutcome::Succeeded) {
-            self.metrics.incr(Counter::DeliveriesSucceeded);
-        } else {
-            self.metrics.incr(Counter::DeliveriesFailed);
+        let succeeded = matches!(outcome, AttemptOutcome::Succeeded);
+        self.metrics.delivery(&d.event_type, succeeded, took);
+        if !succeeded {
             emit!(WARN, WEBHOOK_DELIVERY_FAILED, endpoint = %endpoint.id, event = %d.event_id, attempt,
                 status = ?status, error = ?error, next_attempt_at = ?next_attempt_at);
         }

@@ -19,9 +19,10 @@ use crate::config::PublicUrl;
 use crate::connectors::Registry;
 use crate::secrets::Secrets;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::telemetry::emit;
 use crate::telemetry::events::{WEBHOOK_REJECTED, WEBHOOK_TOO_LARGE};
-use crate::telemetry::{Counter, Metrics};
+use crate::telemetry::metrics::WebhookOutcome;
 
 /// An inbound request as the edge received it.
 #[derive(Debug, Clone)]
@@ -99,7 +100,7 @@ impl Inbound {
 
     /// Counts and refuses a body over the limit.
     pub fn too_large(&self, connector: &str) -> WebhookError {
-        self.metrics.incr(Counter::WebhooksTooLarge);
+        self.metrics.webhook(connector, WebhookOutcome::TooLarge);
         emit!(WARN, WEBHOOK_TOO_LARGE, connector = %connector, limit = self.max_body_bytes);
         WebhookError::TooLarge(self.max_body_bytes)
     }
@@ -157,7 +158,7 @@ impl Inbound {
             None => Err(Rejection::NoSecret),
         };
         if let Err(reason) = verdict {
-            self.metrics.incr(Counter::WebhooksInvalidSignature);
+            self.metrics.webhook(connector, WebhookOutcome::InvalidSignature);
             emit!(WARN, WEBHOOK_REJECTED, connector = %connector, account = ?account_id, reason = %reason);
             return Err(WebhookError::InvalidSignature(reason));
         }
@@ -181,12 +182,14 @@ impl Inbound {
                 received_at: now,
             })
             .await?;
-        self.metrics.incr(Counter::WebhooksAccepted);
+        self.metrics.webhook(connector, WebhookOutcome::Accepted);
         Ok(Ack::Accepted { id })
     }
 
     /// The secret a request is checked with, and the account's tenant: a per-account URL uses the
-    /// account's `credentials.webhook_secret`, else the connector's app-level secret.
+    /// account's `credentials.webhook_secret`, else the connector's app-level secret. Both come
+    /// from the store's short-lived caches: an acknowledgement waits on one database write only
+    /// (a change made by this process is seen at once, one made by another host within the TTL).
     async fn secret(
         &self,
         connector: &str,
@@ -196,7 +199,7 @@ impl Inbound {
         if let Some(id) = account_id {
             let account = self
                 .store
-                .account(id)
+                .account_cached(id)
                 .await?
                 .filter(|a| a.connector == connector)
                 .ok_or_else(|| WebhookError::UnknownAccount(id.to_owned()))?;

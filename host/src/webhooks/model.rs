@@ -120,6 +120,8 @@ pub struct Processed {
     /// Vendor event ids to claim, each with its unified event (`None`: no rule maps it). An id
     /// claimed before is a duplicate and its event is not written.
     pub events: Vec<(String, Option<OutboxEvent>)>,
+    /// The vendor times of the events that have one (epoch ms), for the ingestion lag.
+    pub occurred_at: Vec<i64>,
 }
 
 /// An event for the outbox.

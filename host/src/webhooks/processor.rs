@@ -17,7 +17,8 @@ use crate::clock::now_ms;
 use crate::connectors::Registry;
 use crate::store::{Store, StoreError};
 use crate::telemetry::events::{WEBHOOK_FAILED, WEBHOOK_UNMATCHED, WEBHOOK_WORKER_ERROR};
-use crate::telemetry::{Counter, Metrics, emit};
+use crate::telemetry::metrics::WebhookOutcome;
+use crate::telemetry::{Metrics, emit};
 
 /// Requests one worker leases at a time.
 const CLAIM: i64 = 64;
@@ -97,15 +98,23 @@ impl Processor {
         let (id, connector) = (&row.request.id, &row.request.connector);
         match status {
             InboundStatus::Unmatched => {
-                self.metrics.incr(Counter::WebhooksUnmatched);
+                self.metrics.webhook(connector, WebhookOutcome::Unmatched);
                 emit!(WARN, WEBHOOK_UNMATCHED, connector = %connector, inbound = %id);
             }
             InboundStatus::Failed => {
-                self.metrics.incr(Counter::WebhooksFailed);
+                self.metrics.webhook(connector, WebhookOutcome::Failed);
                 emit!(WARN, WEBHOOK_FAILED, connector = %connector, inbound = %id, error = ?result.error);
             }
-            InboundStatus::Duplicate => self.metrics.incr(Counter::WebhooksDuplicate),
+            InboundStatus::Duplicate => self.metrics.webhook(connector, WebhookOutcome::Duplicate),
             _ => {}
+        }
+        if status != InboundStatus::Duplicate {
+            let now = now_ms();
+            for at in &result.occurred_at {
+                // A vendor clock ahead of ours is no negative lag.
+                let lag = Duration::from_millis((now - at).max(0) as u64);
+                self.metrics.ingestion_lag(connector, lag);
+            }
         }
     }
 
@@ -119,6 +128,7 @@ impl Processor {
             vendor_event_ids: Vec::new(),
             event_types: Vec::new(),
             events: Vec::new(),
+            occurred_at: Vec::new(),
         };
         let Some(live) = self.registry.get(&r.connector) else {
             return failed(format!("connector {} is not live", r.connector));
@@ -143,6 +153,7 @@ impl Processor {
             vendor_event_ids: Vec::new(),
             event_types: Vec::new(),
             events: Vec::new(),
+            occurred_at: Vec::new(),
         };
         let body_hash = hex::encode(Sha256::digest(&r.body));
         for (i, event) in events.into_iter().enumerate() {
@@ -152,6 +163,7 @@ impl Processor {
                 .clone()
                 .unwrap_or_else(|| format!("sha256:{body_hash}:{i}"));
             out.vendor_event_ids.push(vendor_id.clone());
+            out.occurred_at.extend(event.time_ms);
             let account = match (&r.account_id, &event.account_key, context_field) {
                 (Some(id), _, _) => Some((id.clone(), r.tenant_id.clone())),
                 (None, Some(key), Some(field)) => {

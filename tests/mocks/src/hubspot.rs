@@ -140,6 +140,7 @@ pub struct HubSpotMock {
     token: Arc<str>,
     harness: Harness,
     store: Arc<Mutex<Store>>,
+    numeric_ids: Arc<std::sync::atomic::AtomicBool>,
 }
 
 common_knobs!(HubSpotMock);
@@ -185,7 +186,22 @@ impl HubSpotMock {
                 contacts: table(ObjectType::Contacts),
                 companies: table(ObjectType::Companies),
             })),
+            numeric_ids: Arc::default(),
         }
+    }
+
+    /// Ships a breaking change, as vendors do unannounced: from now on (`true`) record `id`s
+    /// are JSON numbers instead of the strings HubSpot documents (for schema-drift tests).
+    pub fn ship_numeric_ids(&self, on: bool) {
+        self.numeric_ids.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn render(&self, obj: &CrmObject, props: &[String]) -> Value {
+        let mut out = render(obj, props);
+        if self.numeric_ids.load(std::sync::atomic::Ordering::Relaxed) {
+            out["id"] = json!(obj.id);
+        }
+        out
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
@@ -585,7 +601,7 @@ async fn list_objects(
     let results: Vec<Value> = page
         .iter()
         .take(limit as usize)
-        .map(|o| render(o, &props))
+        .map(|o| mock.render(o, &props))
         .collect();
     let mut body = json!({ "results": results });
     if has_more {
@@ -627,7 +643,7 @@ async fn get_object(
     let props = selected_properties(t, &ctx);
     let mut store = mock.store();
     match parse_id(&raw_id).and_then(|id| store.table(t).records.get(&id)) {
-        Some(o) if o.archived_ms.is_some() == archived => common::json(200, &render(o, &props)),
+        Some(o) if o.archived_ms.is_some() == archived => common::json(200, &mock.render(o, &props)),
         _ => object_not_found(),
     }
 }
@@ -693,7 +709,7 @@ async fn create_object(
         updated_ms: now,
         archived_ms: None,
     };
-    let body = render(&obj, &echo_properties(t, &ctx, &input));
+    let body = mock.render(&obj, &echo_properties(t, &ctx, &input));
     table.records.insert(id, obj);
     common::json(201, &body)
 }
@@ -722,7 +738,7 @@ async fn update_object(
     obj.updated_ms = now;
     let (id, created) = (obj.id, obj.created_ms);
     stamp_system_properties(t, id, created, now, &mut obj.properties);
-    common::json(200, &render(obj, &echo_properties(t, &ctx, &input)))
+    common::json(200, &mock.render(obj, &echo_properties(t, &ctx, &input)))
 }
 
 /// DELETE moves the record to the recycle bin ("archive"): 204 with no body.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use patchbay::config::RefreshConfig;
 use patchbay_tests::mocks::{MockServer, OAuthProviderMock};
 use patchbay_tests::{
-    Host, HostOptions, copy_connectors, run_authorization, scratch_dir, write_acme_connector,
+    Host, HostOptions, copy_connectors, run_authorization, sample, scratch_dir, write_acme_connector,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -305,6 +305,35 @@ async fn a_401_refreshes_once_retries_and_records_drift() {
     let drifts = s.host.app.store.drifts(&id).await.unwrap();
     assert_eq!(drifts.len(), 1);
     assert!(drifts[0] > 3_500_000, "the token died ~an hour early: {drifts:?}");
+    // The same facts in the exposition: one drift observation of about an hour, one refresh.
+    let text = s.host.metrics().await;
+    let acme = [("connector", "acme")];
+    assert_eq!(
+        sample(&text, "patchbay_token_expiry_drift_seconds_count", &acme),
+        Some(1.0)
+    );
+    let bucket = |le: &str| {
+        sample(
+            &text,
+            "patchbay_token_expiry_drift_seconds_bucket",
+            &[("connector", "acme"), ("le", le)],
+        )
+    };
+    assert_eq!(
+        (bucket("1800.0"), bucket("3600.0")),
+        (Some(0.0), Some(1.0)),
+        "{text}"
+    );
+    let refreshes = |text: &str, trigger: &str, outcome: &str| {
+        sample(
+            text,
+            "patchbay_token_refreshes_total",
+            &[("connector", "acme"), ("trigger", trigger), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(refreshes(&text, "on_401", "ok"), Some(1.0));
+    assert_eq!(s.host.refresh(&id).await.status, 200);
+    assert_eq!(refreshes(&s.host.metrics().await, "manual", "ok"), Some(1.0));
 
     // Revoked for good: the refresh fails too, and the account needs the end user.
     s.provider.revoke_all();
@@ -314,6 +343,16 @@ async fn a_401_refreshes_once_retries_and_records_drift() {
         .await;
     r.error(401, "remote_unauthorized");
     assert_eq!(s.host.account_view(&id).await["status"], "needs_reauth");
+    let text = s.host.metrics().await;
+    assert_eq!(refreshes(&text, "on_401", "invalid_grant"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "patchbay_integrated_accounts",
+            &[("connector", "acme"), ("status", "needs_reauth")]
+        ),
+        Some(1.0)
+    );
 }
 
 /// Every transition of the table on a key-based account, driven by the vendor's answers and the

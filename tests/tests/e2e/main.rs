@@ -12,6 +12,7 @@ mod hot_reload;
 mod hubspot;
 mod lifecycle;
 mod linear;
+mod monitoring;
 mod oauth_server;
 mod pipedrive;
 mod sandbox;

@@ -7,15 +7,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Method;
 
-use super::call_query;
+use super::{call_query, counted};
 use crate::accounts::Principal;
 use crate::calls::{Answer, Calls, ProxyCall};
 use crate::http::body::{optional_body, query_pairs};
 use crate::http::error::ApiError;
+use crate::telemetry::Metrics;
 
 /// `/proxy/{resource}`: `GET` calls `list`, `POST` calls `create`.
 pub async fn collection(
     State(calls): State<Arc<Calls>>,
+    State(metrics): State<Arc<Metrics>>,
     Extension(p): Extension<Principal>,
     method: Method,
     Path(resource): Path<String>,
@@ -32,7 +34,8 @@ pub async fn collection(
         id: None,
         body,
     };
-    Ok(calls.proxy(&p, call_query(raw.as_deref())?, request).await?)
+    let result = calls.proxy(&p, call_query(raw.as_deref())?, request).await;
+    counted(&metrics, "proxy", &resource, result)
 }
 
 /// `/proxy/{resource}/{id}`: `GET` calls `get`, `PATCH` `update`, `PUT` `replace` (or `update`
@@ -40,6 +43,7 @@ pub async fn collection(
 /// method (the body is passed through; `id` may be given as a query parameter).
 pub async fn item(
     State(calls): State<Arc<Calls>>,
+    State(metrics): State<Arc<Metrics>>,
     Extension(p): Extension<Principal>,
     method: Method,
     Path((resource, segment)): Path<(String, String)>,
@@ -70,5 +74,6 @@ pub async fn item(
         id,
         body,
     };
-    Ok(calls.proxy(&p, call_query(raw.as_deref())?, request).await?)
+    let result = calls.proxy(&p, call_query(raw.as_deref())?, request).await;
+    counted(&metrics, "proxy", &resource, result)
 }

@@ -7,15 +7,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::Method;
 
-use super::call_query;
+use super::{call_query, counted};
 use crate::accounts::Principal;
 use crate::calls::{Answer, Calls, UnifiedCall};
 use crate::http::body::required_body;
 use crate::http::error::ApiError;
+use crate::telemetry::Metrics;
 
 /// `/unified/{model}/{resource}`: `GET` lists, `POST` creates.
 pub async fn collection(
     State(calls): State<Arc<Calls>>,
+    State(metrics): State<Arc<Metrics>>,
     Extension(p): Extension<Principal>,
     method: Method,
     Path((model, resource)): Path<(String, String)>,
@@ -33,12 +35,14 @@ pub async fn collection(
         id: None,
         body,
     };
-    Ok(calls.unified(&p, call_query(raw.as_deref())?, request).await?)
+    let result = calls.unified(&p, call_query(raw.as_deref())?, request).await;
+    counted(&metrics, "unified", &format!("{model}/{resource}"), result)
 }
 
 /// `/unified/{model}/{resource}/{id}`: `GET` reads, `PATCH` updates, `DELETE` deletes.
 pub async fn item(
     State(calls): State<Arc<Calls>>,
+    State(metrics): State<Arc<Metrics>>,
     Extension(p): Extension<Principal>,
     method: Method,
     Path((model, resource, id)): Path<(String, String, String)>,
@@ -57,5 +61,6 @@ pub async fn item(
         id: Some(id),
         body,
     };
-    Ok(calls.unified(&p, call_query(raw.as_deref())?, request).await?)
+    let result = calls.unified(&p, call_query(raw.as_deref())?, request).await;
+    counted(&metrics, "unified", &format!("{model}/{resource}"), result)
 }

@@ -180,20 +180,7 @@ impl SqliteStore {
             .bind(account_id)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AccountEventRecord {
-                id: r.get("id"),
-                from: r.get("from_status"),
-                to: r.get("to_status"),
-                event: r.get("event"),
-                reason: r
-                    .get::<Option<String>, _>("reason")
-                    .and_then(|t| serde_json::from_str(&t).ok()),
-                actor: r.get("actor"),
-                at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(event_from_row).collect())
     }
 
     /// Undelivered outbox events, oldest first (the webhook delivery work consumes these).
@@ -284,4 +271,19 @@ fn account_from_row(r: &SqliteRow) -> Result<AccountRow, StoreError> {
         refresh_failures: r.get("refresh_failures"),
         refresh_failing_since: r.get("refresh_failing_since"),
     })
+}
+
+/// An audit entry.
+pub(super) fn event_from_row(r: &SqliteRow) -> AccountEventRecord {
+    AccountEventRecord {
+        id: r.get("id"),
+        from: r.get("from_status"),
+        to: r.get("to_status"),
+        event: r.get("event"),
+        reason: r
+            .get::<Option<String>, _>("reason")
+            .and_then(|t| serde_json::from_str(&t).ok()),
+        actor: r.get("actor"),
+        at: r.get("created_at"),
+    }
 }

@@ -6,6 +6,7 @@ mod api_tokens;
 mod connector_versions;
 mod deliveries;
 mod inbound;
+mod monitoring;
 mod oauth;
 
 use std::str::FromStr;

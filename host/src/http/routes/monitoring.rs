@@ -1,0 +1,82 @@
+//! Monitoring routes: `GET /metrics` (admin; also served without a token on the private
+//! `--metrics-listen` listener), schema drift per connector, the ops page and its data.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::http::auth::Admin;
+use crate::http::error::ApiError;
+use crate::monitoring::Monitoring;
+
+/// The exposition's media type (what `prometheus-client` writes).
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics` (admin).
+pub async fn metrics(State(m): State<Arc<Monitoring>>, _: Admin) -> Result<Response, ApiError> {
+    exposition(&m).await
+}
+
+/// `GET /metrics` on the metrics listener (no token: bind it to a private interface).
+pub async fn metrics_open(State(m): State<Arc<Monitoring>>) -> Result<Response, ApiError> {
+    exposition(&m).await
+}
+
+async fn exposition(m: &Monitoring) -> Result<Response, ApiError> {
+    let text = m.scrape().await?;
+    Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
+}
+
+/// `GET /connectors/{name}/drift` (admin): each sampled resource's baseline and drifted fields.
+pub async fn drift(
+    State(m): State<Arc<Monitoring>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !m.is_live(&name) {
+        return Err(ApiError::not_found(format!("no connector {name:?}")));
+    }
+    let result = m.drift().report(&name);
+    let drifted = result.iter().map(|r| r.fields.len()).sum::<usize>();
+    Ok(Json(json!({
+        "connector": name,
+        "drifted_fields": drifted,
+        "result_count": result.len(),
+        "result": result,
+    })))
+}
+
+/// `POST /connectors/{name}/drift/accept` (admin): what was observed becomes the baseline.
+pub async fn accept_drift(
+    State(m): State<Arc<Monitoring>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !m.is_live(&name) {
+        return Err(ApiError::not_found(format!("no connector {name:?}")));
+    }
+    let accepted = m.drift().accept(&name).await?;
+    Ok(Json(json!({"connector": name, "accepted_resources": accepted})))
+}
+
+/// `GET /ops/summary` (admin): the ops page's figures.
+pub async fn summary(State(m): State<Arc<Monitoring>>, _: Admin) -> Result<Json<Value>, ApiError> {
+    Ok(Json(m.summary().await?))
+}
+
+/// `GET /dashboard`: the ops page. The page holds no data: it asks for an admin token and reads
+/// `/ops/summary` with it, so serving the page itself needs none.
+pub async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(include_str!("../../monitoring/dashboard.html")),
+    )
+        .into_response()
+}
