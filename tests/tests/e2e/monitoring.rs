@@ -57,6 +57,21 @@ async fn metrics_until(host: &Host, what: &str, ok: impl Fn(&str) -> bool) -> St
     }
 }
 
+/// A product receiver with an admin endpoint for every event; the creation's answer.
+async fn product_endpoint(host: &Host) -> (Receiver, patchbay_tests::Reply) {
+    let product = Receiver::start().await;
+    let created = host
+        .admin_send(
+            Method::POST,
+            "/webhook-endpoints",
+            Some(json!({"url": product.url})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    product.set_secret(created.body["secret"].as_str().unwrap());
+    (product, created)
+}
+
 fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     sample(text, name, labels).unwrap_or_else(|| panic!("no sample {name}{labels:?} in\n{text}"))
 }
@@ -125,16 +140,7 @@ async fn every_category_moves_through_the_api_and_gauges_survive_a_restart() {
         .await
         .into_parts();
     mock.seed(3);
-    let product = Receiver::start().await;
-    let created = host
-        .admin_send(
-            Method::POST,
-            "/webhook-endpoints",
-            Some(json!({"url": product.url})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    product.set_secret(created.body["secret"].as_str().unwrap());
+    let (product, _) = product_endpoint(&host).await;
 
     // 1. Auth health: every status of every live connector, zeros included.
     let text = host.metrics().await;
@@ -557,15 +563,7 @@ async fn alert_rules_and_the_dashboard_name_metrics_that_exist() {
     .await
     .into_parts();
     mock.seed(1);
-    let product = Receiver::start().await;
-    let created = host
-        .admin_send(
-            Method::POST,
-            "/webhook-endpoints",
-            Some(json!({"url": product.url})),
-        )
-        .await;
-    product.set_secret(created.body["secret"].as_str().unwrap());
+    let (product, created) = product_endpoint(&host).await;
     assert_eq!(
         host.get(&format!("/proxy/contacts?integrated_account_id={acct}"))
             .await

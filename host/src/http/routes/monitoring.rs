@@ -31,15 +31,22 @@ async fn exposition(m: &Monitoring) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }
 
+/// A 404 unless `name` is a live connector.
+fn live_connector(m: &Monitoring, name: &str) -> Result<(), ApiError> {
+    if m.is_live(name) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no connector {name:?}")))
+    }
+}
+
 /// `GET /connectors/{name}/drift` (admin): each sampled resource's baseline and drifted fields.
 pub async fn drift(
     State(m): State<Arc<Monitoring>>,
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !m.is_live(&name) {
-        return Err(ApiError::not_found(format!("no connector {name:?}")));
-    }
+    live_connector(&m, &name)?;
     let result = m.drift().report(&name);
     let drifted = result.iter().map(|r| r.fields.len()).sum::<usize>();
     Ok(Json(json!({
@@ -56,9 +63,7 @@ pub async fn accept_drift(
     _: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !m.is_live(&name) {
-        return Err(ApiError::not_found(format!("no connector {name:?}")));
-    }
+    live_connector(&m, &name)?;
     let accepted = m.drift().accept(&name).await?;
     Ok(Json(json!({"connector": name, "accepted_resources": accepted})))
 }
