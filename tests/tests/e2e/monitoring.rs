@@ -563,7 +563,7 @@ async fn alert_rules_and_the_dashboard_name_metrics_that_exist() {
     .await
     .into_parts();
     mock.seed(1);
-    let (product, created) = product_endpoint(&host).await;
+    let (_product, created) = product_endpoint(&host).await;
     assert_eq!(
         host.get(&format!("/proxy/contacts?integrated_account_id={acct}"))
             .await
