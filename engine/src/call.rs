@@ -15,6 +15,8 @@ pub struct Account<'a> {
     pub context: &'a Value,
     /// Per-account override of the connector's `base_url`.
     pub base_url: Option<&'a str>,
+    /// The manifest auth method the account uses (default: see [`crate::Connector::account_auth`]).
+    pub auth_method: Option<&'a str>,
 }
 
 /// Where to continue a paginated list; opaque to callers (the host signs it into `next_cursor`).

@@ -10,8 +10,8 @@ pub use crate::compile::Problem;
 use crate::expr::Expr;
 use crate::lifecycle::{CompiledLifecycle, CompiledStep};
 use crate::manifest::{
-    Auth, BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Lifecycle, LifecycleStep, Manifest,
-    Pagination, ParamLocation, RateLimitDialect, TimeUnit,
+    BodyOrQuery, ErrorRule, HeaderNumber, HeaderTime, HttpMethod, Lifecycle, LifecycleStep, Manifest,
+    Pagination, RateLimitDialect, TimeUnit,
 };
 use crate::template::{JsonTemplate, Template};
 
@@ -23,7 +23,7 @@ pub struct Connector {
     pub(crate) base_url: Template,
     pub(crate) headers: Vec<(String, Template)>,
     pub(crate) query: Vec<(String, Template)>,
-    pub(crate) auth: CompiledAuth,
+    pub(crate) auth: Vec<crate::auth::CompiledAuthMethod>,
     pub(crate) resources: BTreeMap<String, BTreeMap<String, CompiledMethod>>,
     pub(crate) rate_limit: Option<CompiledRateLimit>,
     pub(crate) error_message: Option<Expr>,
@@ -31,14 +31,6 @@ pub struct Connector {
     pub(crate) unified: BTreeMap<(String, String), BTreeMap<String, CompiledUnified>>,
     pub(crate) lifecycle: CompiledLifecycle,
     pub(crate) webhooks: Option<crate::webhook::CompiledWebhooks>,
-}
-
-#[derive(Debug)]
-pub(crate) enum CompiledAuth {
-    None,
-    Header(String, Template),
-    Query(String, Template),
-    Basic(Template, Template),
 }
 
 /// A compiled method of a resource.
@@ -181,7 +173,7 @@ impl Connector {
         }
         let headers = cx.header_templates("$.headers", &manifest.headers);
         let query = cx.templates("$.query", &manifest.query);
-        let auth = compile_auth(&mut cx, &manifest.auth);
+        let auth = crate::auth::compile_methods(&mut cx, &manifest.auth);
         if let Some(component) = &manifest.component {
             if component.hooks.is_empty() {
                 cx.problem(
@@ -483,47 +475,6 @@ fn compile_lifecycle(
     CompiledLifecycle {
         post_install,
         validation,
-    }
-}
-
-fn compile_auth(cx: &mut Compiler, auth: &Auth) -> CompiledAuth {
-    match auth {
-        Auth::None => CompiledAuth::None,
-        Auth::ApiKey {
-            location,
-            name,
-            value,
-        } => {
-            let t = cx.template("$.auth.value", value);
-            if name.is_empty() {
-                cx.problem("$.auth.name", "must not be empty");
-            }
-            match location {
-                ParamLocation::Header => {
-                    cx.header_name("$.auth.name", name);
-                    CompiledAuth::Header(name.clone(), t)
-                }
-                ParamLocation::Query => CompiledAuth::Query(name.clone(), t),
-            }
-        }
-        Auth::Bearer { token } => {
-            let t = cx.template("$.auth.token", &format!("Bearer {token}"));
-            CompiledAuth::Header("Authorization".into(), t)
-        }
-        Auth::Oauth2(o) => {
-            if o.grant == crate::manifest::OAuth2Grant::AuthorizationCode && o.authorize_url.is_none() {
-                cx.problem(
-                    "$.auth.authorize_url",
-                    "the authorization_code grant needs an authorize_url",
-                );
-            }
-            let t = Template::parse("Bearer {{credentials.access_token}}").expect("static template");
-            CompiledAuth::Header("Authorization".into(), t)
-        }
-        Auth::Basic { username, password } => CompiledAuth::Basic(
-            cx.template("$.auth.username", username),
-            cx.template("$.auth.password", password),
-        ),
     }
 }
 

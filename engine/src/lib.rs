@@ -9,6 +9,8 @@
 //! [`Connector::build_request`] gives an [`HttpRequest`]; the host sends it and hands the answer
 //! to [`Connector::interpret`], which returns an [`Outcome`].
 
+pub mod auth;
+mod auth_choice;
 pub mod call;
 mod compile;
 pub mod connector;

@@ -36,8 +36,9 @@ pub struct Manifest {
     /// Query parameters sent on every call (templates; omitted when a placeholder is missing).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
-    /// How credentials are injected into each request.
-    pub auth: Auth,
+    /// How credentials are injected into each request: one method, or every method the vendor
+    /// offers (an account names the one it uses).
+    pub auth: AuthSpec,
     /// Default pagination for methods that return `records`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
@@ -63,9 +64,146 @@ pub struct Manifest {
     pub webhooks: Option<crate::webhook::WebhooksSpec>,
 }
 
+/// One auth method, or several.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AuthSpec {
+    /// The connector's only auth method.
+    One(Box<AuthMethod>),
+    /// Every auth method the vendor offers, the most common first.
+    Many(Vec<AuthMethod>),
+}
+
+impl AuthSpec {
+    /// The methods, in manifest order.
+    pub fn methods(&self) -> &[AuthMethod] {
+        match self {
+            Self::One(m) => std::slice::from_ref(m),
+            Self::Many(ms) => ms,
+        }
+    }
+
+    /// The settings of the first OAuth2 method (tests and single-method connectors).
+    pub fn oauth2(&self) -> Option<&OAuth2> {
+        self.methods().iter().find_map(|m| m.kind.oauth2())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A list is several methods; anything else is one (and reports its own field errors).
+        let v = Value::deserialize(d)?;
+        let method = |v: Value| AuthMethod::from_value(v).map_err(serde::de::Error::custom);
+        match v {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    out.push(
+                        AuthMethod::from_value(item)
+                            .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?,
+                    );
+                }
+                Ok(Self::Many(out))
+            }
+            other => Ok(Self::One(Box::new(method(other)?))),
+        }
+    }
+}
+
+/// One way to authenticate: a strategy (`type`) and what a connect form needs to know of it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuthMethod {
+    /// The method's id, unique in the manifest (default: its `type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Human name for connect forms ("OAuth 2.0 (public app)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The vendor's documentation of this method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// Template of the API root for accounts of this method, instead of the connector's
+    /// (`{{context.instance_url}}/services/data/v60.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Documentation of the inputs the method needs, keyed `credentials.<name>` or
+    /// `context.<name>`; the inputs themselves are the placeholders its templates use.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldDoc>,
+    /// The strategy.
+    #[serde(flatten)]
+    pub kind: Auth,
+}
+
+/// Keys every auth method may have besides its strategy's.
+const AUTH_METHOD_KEYS: &[&str] = &["name", "label", "doc", "base_url", "fields", "type"];
+
+impl AuthMethod {
+    /// Reads one method, refusing keys neither the common fields nor its `type` knows (`flatten`
+    /// cannot deny unknown fields itself).
+    fn from_value(mut v: Value) -> Result<Self, String> {
+        // `api_key` named its header `name` before methods had ids: without `param`, `name` is
+        // still the header (and the method's id defaults to its type).
+        if let Value::Object(map) = &mut v
+            && map.get("type").and_then(Value::as_str) == Some("api_key")
+            && !map.contains_key("param")
+            && let Some(name) = map.remove("name")
+        {
+            map.insert("param".into(), name);
+        }
+        let method: AuthMethod = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        if let Value::Object(map) = &v {
+            let known = method.kind.keys();
+            if let Some(k) = map
+                .keys()
+                .find(|k| !AUTH_METHOD_KEYS.contains(&k.as_str()) && !known.contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "unknown field `{k}` for auth type `{}` (expected one of {})",
+                    method.kind.kind(),
+                    AUTH_METHOD_KEYS
+                        .iter()
+                        .chain(known)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(method)
+    }
+
+    /// The method's id.
+    pub fn id(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.kind.kind())
+    }
+
+    /// Whether accounts of this method connect through the browser (`POST /connect`).
+    pub fn is_authorization_code(&self) -> bool {
+        self.kind
+            .oauth2()
+            .is_some_and(|o| o.grant == OAuth2Grant::AuthorizationCode)
+    }
+}
+
+/// Documentation of one input of an auth method.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDoc {
+    /// Short name for a form label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Where the user finds it, what it looks like.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// An example value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
 /// Credential injection strategies, selected by `type`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Auth {
     /// No credentials (public APIs).
     None,
@@ -74,7 +212,9 @@ pub enum Auth {
         /// Where the key goes.
         #[serde(rename = "in")]
         location: ParamLocation,
-        /// Header or query parameter name.
+        /// Header or query parameter name (`name` in manifests where it is the only method
+        /// and has no id).
+        #[serde(rename = "param")]
         name: String,
         /// Template of the value, e.g. `{{credentials.api_key}}` or `Token {{credentials.api_key}}`.
         value: String,
@@ -104,6 +244,29 @@ impl Auth {
         match self {
             Self::Oauth2(o) => Some(o),
             _ => None,
+        }
+    }
+
+    /// The fields of this strategy (besides `type`).
+    pub fn keys(&self) -> &'static [&'static str] {
+        match self {
+            Self::None => &[],
+            Self::ApiKey { .. } => &["in", "param", "value"],
+            Self::Bearer { .. } => &["token"],
+            Self::Basic { .. } => &["username", "password"],
+            Self::Oauth2(_) => &[
+                "grant",
+                "authorize_url",
+                "token_url",
+                "scopes",
+                "scope_separator",
+                "client_auth",
+                "default_expires_in",
+                "refresh_token_rotates",
+                "pkce",
+                "authorize_params",
+                "token_context",
+            ],
         }
     }
 
@@ -145,6 +308,20 @@ pub struct OAuth2 {
     /// Whether each refresh returns a new refresh token that replaces the old one.
     #[serde(default)]
     pub refresh_token_rotates: bool,
+    /// Whether the authorize URL carries a PKCE (S256) challenge.
+    #[serde(default = "default_true")]
+    pub pkce: bool,
+    /// Extra query parameters of the authorize URL (Google's `access_type=offline`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorize_params: BTreeMap<String, String>,
+    /// Account context taken from the token endpoint's answer, at connect and at every refresh:
+    /// context key → expression over the answer (`{"instance_url": ".instance_url"}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub token_context: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// OAuth2 grants.
@@ -452,18 +629,25 @@ pub struct ErrorRule {
     pub code: RemoteErrorCode,
 }
 
-/// Connect-time work, as data.
+/// Connect-time work, as data: validation first (are the credentials good?), then post-install
+/// (they are; set things up), unless `post_install_first`. A step whose answer says the
+/// credentials are wrong (`remote_unauthorized`, or a 403 the error rules map to it) ends in
+/// `validation_error` in either phase; `post_install_error` means they were accepted and a later
+/// step failed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
-    /// Steps run first, in order (fetch the workspace id into `context`, register a webhook, …);
-    /// a failing step puts the account in `post_install_error`.
+    /// Steps run after validation, in order (fetch the workspace id into `context`, register a
+    /// webhook, …); a failing step puts the account in `post_install_error`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_install: Vec<LifecycleStep>,
     /// Requests that must succeed for the account to become `active`; a failing one puts it in
     /// `validation_error`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validation: Vec<LifecycleStep>,
+    /// Run post-install before validation (when validation needs context post-install fetches).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub post_install_first: bool,
 }
 
 /// One vendor call made while connecting.
@@ -513,7 +697,18 @@ pub struct UnifiedMethod {
 
 /// JSON Schema of the manifest format.
 pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes")
+    let mut schema = serde_json::to_value(schemars::schema_for!(Manifest)).expect("schema serializes");
+    // An `api_key` method without an id still names its header `name` (see `AuthMethod`).
+    if let Some(Value::Array(variants)) = schema.pointer_mut("/$defs/AuthMethod/oneOf") {
+        for v in variants {
+            if v.pointer("/properties/type/const") == Some(&Value::from("api_key"))
+                && let Some(Value::Array(required)) = v.get_mut("required")
+            {
+                required.retain(|r| r != "param");
+            }
+        }
+    }
+    schema
 }
 
 /// The Wasm component of a connector (`wit/connector.wit`, `patchbay:connector@1`).
@@ -582,7 +777,7 @@ mod tests {
     fn auth_kind_is_the_type_key() {
         let kinds = [
             serde_json::json!({"type": "none"}),
-            serde_json::json!({"type": "api_key", "in": "header", "name": "X-Key", "value": "{{credentials.k}}"}),
+            serde_json::json!({"type": "api_key", "in": "header", "param": "X-Key", "value": "{{credentials.k}}"}),
             serde_json::json!({"type": "bearer"}),
             serde_json::json!({"type": "basic", "username": "u"}),
             serde_json::json!({"type": "oauth2", "grant": "client_credentials", "token_url": "https://x/token"}),

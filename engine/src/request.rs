@@ -3,8 +3,9 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::auth::CompiledAuth;
 use crate::call::{Account, Call, CallError, scope};
-use crate::connector::{CompiledAuth, CompiledMethod, Connector};
+use crate::connector::{CompiledMethod, Connector};
 use crate::http::HttpRequest;
 use crate::template::Escape;
 
@@ -26,8 +27,11 @@ impl Connector {
         let raw = match account.base_url {
             Some(b) => b.to_owned(),
             None => self
+                .auth_of(account)
                 .base_url
-                .render(&scope(account, &Call::default()), Escape::PathSegment)
+                .as_ref()
+                .unwrap_or(&self.base_url)
+                .render_url(&scope(account, &Call::default()))
                 .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
         };
         let url = url::Url::parse(&raw).map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
@@ -133,7 +137,7 @@ impl Connector {
         let headers = &mut request.headers;
         let missing_credential =
             || CallError::Missing("account credentials required by the connector's auth".into());
-        match &self.auth {
+        match &self.auth_of(account).inject {
             CompiledAuth::None => {}
             CompiledAuth::Header(name, t) => {
                 headers.push((
@@ -227,6 +231,7 @@ mod tests {
             credentials: creds,
             context: ctx,
             base_url: None,
+            auth_method: None,
         }
     }
 

@@ -78,6 +78,31 @@ impl Template {
         }
     }
 
+    /// The placeholders' paths (`["credentials", "api_token"]`), in order.
+    pub fn vars(&self) -> impl Iterator<Item = &[String]> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(path) => Some(path.as_slice()),
+            Part::Lit(_) => None,
+        })
+    }
+
+    /// Renders a URL template whose first placeholder may be a whole origin: a template that
+    /// starts with a placeholder whose value is an absolute http(s) URL (Salesforce's
+    /// `{{context.instance_url}}`) takes that value as is, without a trailing `/`; every other
+    /// placeholder is one escaped path segment (a subdomain, an id).
+    pub fn render_url(&self, scope: &Value) -> Option<String> {
+        if let [Part::Var(path), rest @ ..] = self.parts.as_slice() {
+            let first = scalar_text(lookup(scope, path)?)?;
+            if first.starts_with("https://") || first.starts_with("http://") {
+                let tail = Self { parts: rest.to_vec() };
+                let mut out = first.trim_end_matches('/').to_owned();
+                out.push_str(&tail.render(scope, Escape::PathSegment)?);
+                return Some(out);
+            }
+        }
+        self.render(scope, Escape::PathSegment)
+    }
+
     /// Renders the template; `None` when a placeholder has no value.
     pub fn render(&self, scope: &Value, escape: Escape) -> Option<String> {
         let mut out = String::new();

@@ -116,6 +116,32 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum ConnectorCommand {
+    /// Print the catalogue table of the manifests in a directory (what `docs/CONNECTORS.md`
+    /// publishes); `--write FILE` replaces the table between its markers instead.
+    Catalogue {
+        /// The connectors directory.
+        #[arg(default_value = "connectors")]
+        dir: PathBuf,
+        /// A Markdown file whose catalogue markers get the table.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Run connector test cases (`<dir>/<name>/tests/*.json`) against a replaying vendor through
+    /// a real host; print a table; exit non-zero when one fails. Arguments: connectors
+    /// directories, manifests, or case files (default: `connectors`).
+    Test {
+        /// Directories, manifests or case files.
+        paths: Vec<PathBuf>,
+    },
+    /// Write a skeleton connector (a manifest and one test case) that passes `validate` and
+    /// `test`.
+    New {
+        /// The connector's name.
+        name: String,
+        /// The connectors directory.
+        #[arg(long, default_value = "connectors")]
+        dir: PathBuf,
+    },
     /// Validate manifest files; print every problem; exit non-zero when there is one.
     Validate {
         /// Manifest files.
@@ -273,6 +299,61 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                     engine,
                 },
         } => build_component(&manifest, output, engine).await,
+        Command::Connector {
+            command: ConnectorCommand::Test { paths },
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("connectors")]
+            } else {
+                paths
+            };
+            let mut files = Vec::new();
+            for p in &paths {
+                files.extend(patchbay::app::cases::spec::discover(p).map_err(anyhow::Error::msg)?);
+            }
+            if files.is_empty() {
+                anyhow::bail!("no test cases found in {paths:?}");
+            }
+            let results = patchbay::app::cases::run_all(&files).await;
+            print!("{}", patchbay::app::cases::table(&results));
+            Ok(if results.iter().all(|r| r.outcome.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Connector {
+            command: ConnectorCommand::New { name, dir },
+        } => {
+            let written = patchbay::app::cases::skeleton::write(&dir, &name)?;
+            for f in written {
+                println!("wrote {}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connector {
+            command: ConnectorCommand::Catalogue { dir, write },
+        } => {
+            let mut errors = Vec::new();
+            let mut manifests = Vec::new();
+            for f in patchbay::connectors::files::manifest_files(&dir, &mut errors) {
+                match load_file(&f) {
+                    Ok(c) => manifests.push(c.manifest),
+                    Err(report) => anyhow::bail!("{report}"),
+                }
+            }
+            let table = patchbay::connectors::catalogue::table(&manifests);
+            match write {
+                None => print!("{table}"),
+                Some(doc) => {
+                    let text = std::fs::read_to_string(&doc)?;
+                    let new = patchbay::connectors::catalogue::splice(&text, &table)
+                        .ok_or_else(|| anyhow::anyhow!("{} has no catalogue markers", doc.display()))?;
+                    std::fs::write(&doc, new)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Connector {
             command: ConnectorCommand::Schema,
         } => {

@@ -126,6 +126,7 @@ impl ManifestHooks {
             credentials: &no_credentials,
             context: &context,
             base_url: account.base_url.as_deref(),
+            auth_method: None,
         };
         let built = self
             .connector

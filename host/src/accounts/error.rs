@@ -10,6 +10,10 @@ pub enum AccountsError {
     /// The request is wrong (the caller's fix).
     #[error("{0}")]
     Invalid(String),
+    /// The account's state does not allow this (409 `account_not_active`, like a call on an
+    /// account that is not `active`).
+    #[error("{0}")]
+    State(String),
     /// The caller's token may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use patchbay_engine::lifecycle::CompiledStep;
-use patchbay_engine::{Account, Payload};
+use patchbay_engine::{Account, Payload, RemoteErrorCode};
 use serde_json::Value;
 
 use super::detail::{Phase, StatusDetail};
@@ -76,42 +76,62 @@ impl Installer {
         let credentials = self.secrets.open_credentials(&account.id, &account.credentials)?;
         let mut context = account.context.clone();
         let lifecycle = connector.connector.lifecycle();
-        let phases = [
-            (
-                &lifecycle.post_install,
-                AccountStatus::PostInstallError,
-                AccountEvent::PostInstallError,
-                Phase::PostInstall,
-            ),
+        let mut phases = [
             (
                 &lifecycle.validation,
                 AccountStatus::ValidationError,
                 AccountEvent::ValidationError,
                 Phase::Validation,
             ),
+            (
+                &lifecycle.post_install,
+                AccountStatus::PostInstallError,
+                AccountEvent::PostInstallError,
+                Phase::PostInstall,
+            ),
         ];
+        let post_install_first = connector
+            .connector
+            .manifest
+            .lifecycle
+            .as_ref()
+            .is_some_and(|l| l.post_install_first);
+        if post_install_first {
+            phases.reverse();
+        }
         for (steps, failed_status, failed_event, phase) in phases {
             for step in steps {
                 let engine_account = Account {
                     credentials: &credentials,
                     context: &context,
                     base_url: account.base_url.as_deref(),
+                    auth_method: account.auth_method.as_deref(),
                 };
                 let updates = self
                     .run_step(&connector, step, &engine_account)
                     .await
-                    .and_then(|result| step.context_updates(&result));
+                    .and_then(|result| step.context_updates(&result).map_err(StepFailure::other));
                 match updates {
                     Ok(updates) => {
                         if let Value::Object(ctx) = &mut context {
                             ctx.extend(updates);
                         }
                     }
-                    Err(message) => {
+                    Err(StepFailure { message, rejected }) => {
                         emit!(WARN, ACCOUNT_INSTALL_FAILED, account = %account.id, phase = phase.as_str(), step = %step.name, %message);
+                        // Credentials the vendor refused are a validation failure in any phase.
+                        let (status, event, phase) = if rejected {
+                            (
+                                AccountStatus::ValidationError,
+                                AccountEvent::ValidationError,
+                                Phase::Validation,
+                            )
+                        } else {
+                            (failed_status, failed_event, phase)
+                        };
                         let detail = StatusDetail::new(phase, step.name.clone(), message);
                         return self
-                            .settle_failed(&account, failed_status, failed_event, detail, context, actor)
+                            .settle_failed(&account, status, event, detail, context, actor)
                             .await;
                     }
                 }
@@ -175,27 +195,40 @@ impl Installer {
         connector: &LiveConnector,
         step: &CompiledStep,
         account: &Account<'_>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, StepFailure> {
         let call = step.call(account);
         let response = self
             .upstream
             .call(connector, account, &call)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(StepFailure::other)?;
         let outcome = connector
             .dispatch()
             .outcome(&call, response)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(StepFailure::other)?;
         match outcome.result {
             Ok(Payload::Single(v)) => Ok(v),
             Ok(Payload::List { records, .. }) => Ok(Value::Array(records)),
-            Err(f) => Err(format!(
-                "{} (vendor status {}): {}",
-                f.code.as_str(),
-                f.status,
-                f.message
-            )),
+            Err(f) => Err(StepFailure {
+                message: format!("{} (vendor status {}): {}", f.code.as_str(), f.status, f.message),
+                rejected: f.code == RemoteErrorCode::RemoteUnauthorized,
+            }),
+        }
+    }
+}
+
+/// Why a connect step failed, and whether the vendor refused the credentials.
+struct StepFailure {
+    message: String,
+    rejected: bool,
+}
+
+impl StepFailure {
+    fn other(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            rejected: false,
         }
     }
 }

@@ -91,6 +91,8 @@ pub struct AccountRow {
     pub context: Value,
     /// Base URL override.
     pub base_url: Option<String>,
+    /// The manifest auth method the account uses (`None`: the connector's default).
+    pub auth_method: Option<String>,
     /// Creation time, epoch ms.
     pub created_at: i64,
     /// Last change, epoch ms.
@@ -128,6 +130,7 @@ impl AccountRow {
             credentials,
             context,
             base_url,
+            auth_method: None,
             created_at: now,
             updated_at: now,
             status_detail: None,
@@ -142,6 +145,12 @@ impl AccountRow {
     /// A new account id.
     pub fn new_id() -> String {
         format!("acct_{}", uuid::Uuid::new_v4().simple())
+    }
+
+    /// Names the auth method of a new account.
+    pub fn with_auth_method(mut self, method: Option<String>) -> Self {
+        self.auth_method = method;
+        self
     }
 
     /// Sets the token times of a new account.

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchbay_engine::manifest::{OAuth2, OAuth2Grant};
+use patchbay_engine::auth::CompiledAuthMethod;
+use patchbay_engine::manifest::OAuth2Grant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -43,6 +44,9 @@ pub struct CreateAccount {
     /// Base URL override (admin tokens only).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The manifest auth method (default: the first that needs no browser).
+    #[serde(default)]
+    pub auth_method: Option<String>,
 }
 
 /// `PATCH /integrated-accounts/{id}`.
@@ -150,35 +154,60 @@ impl Accounts {
                 ));
             }
         }
+        let engine = &connector.connector;
+        let method = match &req.auth_method {
+            Some(name) => engine.auth_method(name).ok_or_else(|| {
+                let names: Vec<&str> = engine.auth_methods().iter().map(|m| m.name()).collect();
+                AccountsError::Invalid(format!(
+                    "connector {:?} has no auth method {name:?} (it has {})",
+                    req.connector,
+                    names.join(", ")
+                ))
+            })?,
+            None => engine.account_auth(None),
+        };
+        // An admin may import tokens obtained elsewhere (a migration, a test); everyone else
+        // connects browser methods through the provider.
+        let imported = principal.admin && req.credentials.contains_key("access_token");
+        if method.spec.is_authorization_code() && !imported {
+            return Err(AccountsError::Invalid(format!(
+                "auth method {:?} of connector {:?} uses the OAuth2 authorization code flow: start it with POST /connect/{}",
+                method.name(),
+                req.connector,
+                req.connector
+            )));
+        }
         let id = AccountRow::new_id();
         let credentials = Value::Object(req.credentials);
         let context = Value::Object(req.context);
         // The account must be able to reach its vendor: the base URL's placeholders need context.
-        connector
-            .connector
+        engine
             .base_url(&patchbay_engine::Account {
                 credentials: &credentials,
                 context: &context,
                 base_url: req.base_url.as_deref(),
+                auth_method: Some(method.name()),
             })
             .map_err(|e| AccountsError::Invalid(format!("account cannot reach the vendor: {e}")))?;
-        let oauth = match connector.oauth2() {
-            Some(o) if o.grant == OAuth2Grant::AuthorizationCode => {
-                return Err(AccountsError::Invalid(format!(
-                    "connector {:?} uses the OAuth2 authorization code flow: start it with POST /connect/{}",
-                    req.connector, req.connector
-                )));
-            }
-            other => other.cloned(),
-        };
+        let client_credentials = method
+            .oauth2()
+            .is_some_and(|o| o.grant == OAuth2Grant::ClientCredentials);
         let sealed = self.secrets.seal_credentials(&id, &credentials);
-        let row = AccountRow::new(id, req.connector, tenant_id, sealed, context, req.base_url);
+        let row = AccountRow::new(
+            id,
+            req.connector.clone(),
+            tenant_id,
+            sealed,
+            context,
+            req.base_url,
+        )
+        .with_auth_method(Some(method.name().to_owned()));
         let actor = principal.actor();
         self.store.create_account(&row, &actor).await?;
         emit!(INFO, ACCOUNT_CREATE, account = %row.id, connector = %row.connector, tenant = %row.tenant_id);
-        match oauth {
+        match client_credentials {
             // Client credentials: the first token is part of connecting.
-            Some(provider) => match self.first_token(&row, &provider, credentials).await {
+            true => match self.first_token(&row, method, credentials).await {
                 Ok(row) => self.installer.install(row, &actor, false).await,
                 Err(e) => {
                     self.installer
@@ -186,7 +215,7 @@ impl Accounts {
                         .await
                 }
             },
-            None => self.installer.install(row, &actor, false).await,
+            false => self.installer.install(row, &actor, false).await,
         }
     }
 
@@ -194,9 +223,12 @@ impl Accounts {
     async fn first_token(
         &self,
         row: &AccountRow,
-        provider: &OAuth2,
+        method: &CompiledAuthMethod,
         mut credentials: Value,
     ) -> Result<AccountRow, FirstTokenError> {
+        let provider = method
+            .oauth2()
+            .ok_or_else(|| AccountsError::Invalid("the auth method is not OAuth2".into()))?;
         let app = self
             .apps
             .for_account(&row.connector, &credentials)
@@ -207,6 +239,7 @@ impl Accounts {
                 }
             })?;
         let tokens = OAuthClient::new(provider, &app, &self.oauth_http)
+            .with_context(&row.context)
             .client_credentials()
             .await?;
         tokens.write_into(&mut credentials);
@@ -217,6 +250,7 @@ impl Accounts {
             obtained_at: now,
             expires_at: times.expires_at,
             next_refresh_at: times.next_refresh_at,
+            context: tokens.context_update(method, &row.context),
         };
         let owner = self.refresher.owner();
         self.store.try_lease(&row.id, owner, 30_000).await?;
@@ -237,7 +271,8 @@ impl Accounts {
         let connector = self.registry.get(&account.connector).ok_or_else(|| {
             AccountsError::Invalid(format!("connector {:?} is not loaded", account.connector))
         })?;
-        let grant = connector.oauth2().map(|o| o.grant);
+        let method = connector.connector.account_auth(account.auth_method.as_deref());
+        let grant = method.oauth2().map(|o| o.grant);
         if grant == Some(OAuth2Grant::AuthorizationCode) && req.credentials.is_some() {
             return Err(AccountsError::Invalid(format!(
                 "reconnect OAuth accounts with POST /connect/{} and integrated_account_id",
@@ -245,7 +280,7 @@ impl Accounts {
             )));
         }
         if account.status == AccountStatus::Connecting {
-            return Err(AccountsError::Invalid(
+            return Err(AccountsError::State(
                 "the account is connecting; try again when it has settled".into(),
             ));
         }
@@ -267,10 +302,10 @@ impl Accounts {
         self.store.transition(&t).await?;
         let account = reload(&self.store, id).await?;
         // Client credentials: new client credentials need a token of their own before the steps run.
-        let account = match connector.oauth2() {
-            Some(o) if o.grant == OAuth2Grant::ClientCredentials && new_credentials => {
+        let account = match grant {
+            Some(OAuth2Grant::ClientCredentials) if new_credentials => {
                 let credentials = self.secrets.open_credentials(&account.id, &account.credentials)?;
-                match self.first_token(&account, o, credentials).await {
+                match self.first_token(&account, method, credentials).await {
                     Ok(account) => account,
                     Err(e) => {
                         return self
@@ -300,7 +335,7 @@ impl Accounts {
                 AccountStatus::ValidationError | AccountStatus::PostInstallError
             ))
         {
-            return Err(AccountsError::Invalid(format!(
+            return Err(AccountsError::State(format!(
                 "only accounts in validation_error or post_install_error (or connecting for over {} s) can be retried (this one is {})",
                 stuck_after / 1000,
                 account.status.as_str()
@@ -315,7 +350,7 @@ impl Accounts {
         let oauth = self
             .registry
             .get(&account.connector)
-            .is_some_and(|c| c.oauth2().is_some());
+            .is_some_and(|c| c.account_oauth2(account.auth_method.as_deref()).is_some());
         if !oauth {
             return Err(AccountsError::Invalid(
                 "this account does not use OAuth2 tokens".into(),

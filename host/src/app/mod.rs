@@ -3,6 +3,8 @@
 //! watcher) and serves the router until shutdown. Nothing imports this module but the binary,
 //! the library's re-exports and tests.
 
+pub mod cases;
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -156,6 +156,7 @@ impl CallContext {
             credentials: &self.credentials,
             context: &self.account.context,
             base_url: self.account.base_url.as_deref(),
+            auth_method: self.account.auth_method.as_deref(),
         }
     }
 
@@ -191,7 +192,11 @@ impl CallContext {
                 .record_drift(&self.account.id, &self.account.connector, expires - now)
                 .await;
         }
-        if self.connector.oauth2().is_some() {
+        if self
+            .connector
+            .account_oauth2(self.account.auth_method.as_deref())
+            .is_some()
+        {
             let seen = self.account.token_obtained_at;
             match calls
                 .refresher

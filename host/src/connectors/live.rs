@@ -35,8 +35,13 @@ impl LiveConnector {
         )
     }
 
-    /// The provider settings, when the connector's accounts hold OAuth2 tokens.
+    /// The settings of the connector's first OAuth2 method, if it has one.
     pub fn oauth2(&self) -> Option<&OAuth2> {
         self.connector.manifest.auth.oauth2()
+    }
+
+    /// The provider settings of an account's auth method, when it holds OAuth2 tokens.
+    pub fn account_oauth2(&self, method: Option<&str>) -> Option<&OAuth2> {
+        self.connector.account_auth(method).oauth2()
     }
 }

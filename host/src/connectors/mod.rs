@@ -2,6 +2,7 @@
 //! directory, hot reload, and the dispatch table that picks the component or the engine for each
 //! step of a call.
 
+pub mod catalogue;
 pub mod dispatch;
 pub mod files;
 pub mod live;

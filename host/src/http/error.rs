@@ -344,6 +344,7 @@ impl From<AccountsError> for ApiError {
     fn from(e: AccountsError) -> Self {
         match e {
             AccountsError::Invalid(m) => Self::invalid(m),
+            AccountsError::State(m) => Self::new(ErrorCode::AccountNotActive, m),
             AccountsError::Forbidden(m) => Self::forbidden(m),
             AccountsError::NotFound(_) => Self::not_found(e.to_string()),
             AccountsError::UnknownConnector(_) => Self::invalid(e.to_string()),

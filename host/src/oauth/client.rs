@@ -6,13 +6,44 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use oauth2::basic::{BasicClient, BasicTokenResponse};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, ExtraTokenFields,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use patchbay_engine::manifest::{OAuth2, OAuth2ClientAuth};
-use serde_json::{Value, json};
+use patchbay_engine::template::Template;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// The fields of a token answer beyond the standard ones (Salesforce's `instance_url`,
+/// Pipedrive's `api_domain`), kept for the manifest's `token_context`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraFields {
+    #[serde(flatten)]
+    fields: Map<String, Value>,
+}
+
+impl ExtraTokenFields for ExtraFields {}
+
+type TokenAnswer = StandardTokenResponse<ExtraFields, BasicTokenType>;
+
+/// The `oauth2` client with a token endpoint, reading [`ExtraFields`].
+type Client<HasAuth = oauth2::EndpointNotSet, HasToken = oauth2::EndpointSet> = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    HasAuth,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    HasToken,
+>;
 
 use super::apps::OAuthApp;
 
@@ -27,6 +58,8 @@ pub struct TokenSet {
     pub expires_in: Option<u64>,
     /// Granted scopes.
     pub scope: Option<String>,
+    /// The answer's other fields (`instance_url`, `api_domain`, …).
+    pub extra: Map<String, Value>,
 }
 
 /// Why a token request failed.
@@ -57,6 +90,28 @@ impl TokenSet {
     }
 }
 
+impl TokenSet {
+    /// Merges the context the method reads from token answers (`token_context`) into an
+    /// account's context; returns the new context when it changed.
+    pub fn context_update(
+        &self,
+        method: &patchbay_engine::auth::CompiledAuthMethod,
+        context: &Value,
+    ) -> Option<Value> {
+        let found = method.token_context(&Value::Object(self.extra.clone()));
+        let mut merged = context.clone();
+        let map = merged.as_object_mut()?;
+        let mut changed = false;
+        for (k, v) in found {
+            if map.get(&k) != Some(&v) {
+                map.insert(k, v);
+                changed = true;
+            }
+        }
+        changed.then_some(merged)
+    }
+}
+
 impl TokenError {
     /// What the endpoint (or the host) said, without the classification.
     pub fn message(&self) -> &str {
@@ -71,13 +126,36 @@ pub struct OAuthClient<'a> {
     provider: &'a OAuth2,
     app: &'a OAuthApp,
     http: &'a reqwest::Client,
+    /// `{"context": …}`: the account context the provider's URL templates use.
+    scope: Value,
 }
 
 impl<'a> OAuthClient<'a> {
     /// A client for a provider (the manifest's settings) and an app, over `http` (which must not
     /// follow redirects).
     pub fn new(provider: &'a OAuth2, app: &'a OAuthApp, http: &'a reqwest::Client) -> Self {
-        Self { provider, app, http }
+        Self {
+            provider,
+            app,
+            http,
+            scope: json!({"context": {}}),
+        }
+    }
+
+    /// The account context that the provider's URLs use (`{{context.subdomain}}`).
+    pub fn with_context(mut self, context: &Value) -> Self {
+        self.scope = json!({ "context": context });
+        self
+    }
+
+    /// Renders a provider URL template with the account's context.
+    fn render(&self, what: &str, raw: &str) -> Result<String, TokenError> {
+        Template::parse(raw)
+            .ok()
+            .and_then(|t| t.render_url(&self.scope))
+            .ok_or_else(|| {
+                TokenError::Setup(format!("{what} {raw:?} needs account context it was not given"))
+            })
     }
 
     fn token_url(&self) -> Result<TokenUrl, TokenError> {
@@ -86,6 +164,7 @@ impl<'a> OAuthClient<'a> {
             .token_url
             .clone()
             .unwrap_or_else(|| self.provider.token_url.clone());
+        let raw = self.render("token URL", &raw)?;
         TokenUrl::new(raw).map_err(|e| TokenError::Setup(format!("token URL: {e}")))
     }
 
@@ -115,40 +194,40 @@ impl<'a> OAuthClient<'a> {
             .clone()
             .or_else(|| self.provider.authorize_url.clone())
             .ok_or_else(|| TokenError::Setup("the connector has no authorize URL".into()))?;
-        let client = BasicClient::new(ClientId::new(self.app.client_id.clone()))
-            .set_auth_uri(AuthUrl::new(auth).map_err(|e| TokenError::Setup(format!("authorize URL: {e}")))?)
-            .set_redirect_uri(
-                RedirectUrl::new(redirect_uri.to_owned())
-                    .map_err(|e| TokenError::Setup(format!("redirect URI: {e}")))?,
-            );
+        let auth = self.render("authorize URL", &auth)?;
+        let client = Client::<oauth2::EndpointNotSet, oauth2::EndpointNotSet>::new(ClientId::new(
+            self.app.client_id.clone(),
+        ))
+        .set_auth_uri(AuthUrl::new(auth).map_err(|e| TokenError::Setup(format!("authorize URL: {e}")))?)
+        .set_redirect_uri(
+            RedirectUrl::new(redirect_uri.to_owned())
+                .map_err(|e| TokenError::Setup(format!("redirect URI: {e}")))?,
+        );
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = state.to_owned();
-        let (url, _) = client
+        let mut req = client
             .authorize_url(move || CsrfToken::new(state))
-            .add_scopes(self.scopes())
-            .set_pkce_challenge(challenge)
-            .url();
+            .add_scopes(self.scopes());
+        // Without PKCE the verifier is still kept, and the exchange does not send it.
+        if self.provider.pkce {
+            req = req.set_pkce_challenge(challenge);
+        }
+        for (k, v) in &self.provider.authorize_params {
+            req = req.add_extra_param(k, v);
+        }
+        let (url, _) = req.url();
         Ok((url.to_string(), verifier.secret().clone()))
     }
 
-    fn client(
-        &self,
-    ) -> Result<
-        BasicClient<
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointNotSet,
-            oauth2::EndpointSet,
-        >,
-        TokenError,
-    > {
-        let mut client = BasicClient::new(ClientId::new(self.app.client_id.clone()))
-            .set_token_uri(self.token_url()?)
-            .set_auth_type(match self.provider.client_auth {
-                OAuth2ClientAuth::Body => AuthType::RequestBody,
-                OAuth2ClientAuth::Basic => AuthType::BasicAuth,
-            });
+    fn client(&self) -> Result<Client, TokenError> {
+        let mut client = Client::<oauth2::EndpointNotSet, oauth2::EndpointNotSet>::new(ClientId::new(
+            self.app.client_id.clone(),
+        ))
+        .set_token_uri(self.token_url()?)
+        .set_auth_type(match self.provider.client_auth {
+            OAuth2ClientAuth::Body => AuthType::RequestBody,
+            OAuth2ClientAuth::Basic => AuthType::BasicAuth,
+        });
         if let Some(secret) = &self.app.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.clone()));
         }
@@ -166,9 +245,10 @@ impl<'a> OAuthClient<'a> {
             RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| TokenError::Setup(e.to_string()))?,
         );
         let status = Arc::new(AtomicU16::new(0));
-        let mut req = client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        let mut req = client.exchange_code(AuthorizationCode::new(code.to_owned()));
+        if self.provider.pkce {
+            req = req.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        }
         for (k, v) in &self.app.extra_token_params {
             req = req.add_extra_param(k.clone(), v.clone());
         }
@@ -206,7 +286,7 @@ impl<'a> OAuthClient<'a> {
 
     fn finish<E: std::error::Error + 'static>(
         &self,
-        result: Result<BasicTokenResponse, RequestTokenError<E, oauth2::basic::BasicErrorResponse>>,
+        result: Result<TokenAnswer, RequestTokenError<E, BasicErrorResponse>>,
         status: &AtomicU16,
         old_refresh: Option<&str>,
     ) -> Result<TokenSet, TokenError> {
@@ -225,6 +305,7 @@ impl<'a> OAuthClient<'a> {
                 scope: t
                     .scopes()
                     .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ")),
+                extra: t.extra_fields().fields.clone(),
             }),
             Err(e) => {
                 let message = match &e {

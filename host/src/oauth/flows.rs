@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchbay_engine::manifest::{OAuth2, OAuth2Grant};
+use patchbay_engine::manifest::OAuth2;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
@@ -22,7 +22,7 @@ use crate::accounts::principal::Principal;
 use crate::accounts::state_machine::{AccountEvent, Transition};
 use crate::clock::now_ms;
 use crate::config::PublicUrl;
-use crate::connectors::Registry;
+use crate::connectors::{LiveConnector, Registry};
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{OAuthStateRow, Store, StoreError};
 use crate::telemetry::emit;
@@ -80,6 +80,12 @@ pub struct StartConnect {
     /// The account to reconnect, if any.
     #[serde(default)]
     pub integrated_account_id: Option<String>,
+    /// The auth method (default: the connector's first authorization-code OAuth2 method).
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// Account context the provider's URLs or the vendor's base URL need (`subdomain`).
+    #[serde(default)]
+    pub context: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How a callback ends: the browser goes back to the product's `redirect_uri` with the result.
@@ -156,25 +162,55 @@ impl OAuthFlows {
         format!("{}/oauth/callback", self.public_url.base())
     }
 
-    /// The provider settings of an OAuth connector.
-    fn provider(&self, connector: &str) -> Result<OAuth2, FlowError> {
+    /// The connector and its authorization-code method `named` (default: the first).
+    fn method(
+        &self,
+        connector: &str,
+        named: Option<&str>,
+    ) -> Result<(Arc<LiveConnector>, String), FlowError> {
         let live = self
             .registry
             .get(connector)
             .ok_or_else(|| FlowError::NoConnector(connector.to_owned()))?;
-        live.oauth2()
-            .cloned()
-            .ok_or_else(|| FlowError::NotOAuth(connector.to_owned()))
+        let name = match live.connector.connect_auth(named) {
+            Some(m) => m.name().to_owned(),
+            None if named.is_some() && live.oauth2().is_some() => {
+                return Err(FlowError::Invalid(format!(
+                    "connector {connector:?} has no authorization-code OAuth2 method {:?}",
+                    named.unwrap_or_default()
+                )));
+            }
+            None => return Err(FlowError::NotOAuth(connector.to_owned())),
+        };
+        Ok((live, name))
+    }
+
+    /// The provider settings of an OAuth connector's method.
+    fn provider(&self, connector: &str, named: Option<&str>) -> Result<OAuth2, FlowError> {
+        let (live, name) = self.method(connector, named)?;
+        let provider = live
+            .connector
+            .auth_method(&name)
+            .and_then(|m| m.oauth2())
+            .cloned();
+        provider.ok_or_else(|| FlowError::NotOAuth(connector.to_owned()))
     }
 
     /// Checks that `connector` exists and uses OAuth2 (before its app is read).
     pub fn check_oauth(&self, connector: &str) -> Result<(), FlowError> {
-        self.provider(connector).map(drop)
+        let live = self
+            .registry
+            .get(connector)
+            .ok_or_else(|| FlowError::NoConnector(connector.to_owned()))?;
+        match live.oauth2() {
+            Some(_) => Ok(()),
+            None => Err(FlowError::NotOAuth(connector.to_owned())),
+        }
     }
 
     /// Sets an OAuth connector's app.
     pub async fn set_app(&self, connector: &str, app: &OAuthApp) -> Result<(), FlowError> {
-        self.provider(connector)?;
+        self.check_oauth(connector)?;
         for url in [&app.authorize_url, &app.token_url].into_iter().flatten() {
             let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
             if !ok {
@@ -198,12 +234,15 @@ impl OAuthFlows {
         connector: &str,
         req: StartConnect,
     ) -> Result<String, FlowError> {
-        let provider = self.provider(connector)?;
-        if provider.grant != OAuth2Grant::AuthorizationCode {
-            return Err(FlowError::Invalid(
-                "this connector uses client credentials: POST /integrated-accounts".into(),
-            ));
-        }
+        let (live, method) = match self.method(connector, req.auth_method.as_deref()) {
+            Err(FlowError::NotOAuth(_)) if self.check_oauth(connector).is_ok() => {
+                return Err(FlowError::Invalid(
+                    "this connector uses client credentials: POST /integrated-accounts".into(),
+                ));
+            }
+            other => other?,
+        };
+        let provider = self.provider(connector, Some(&method))?;
         let ok_redirect =
             url::Url::parse(&req.redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !ok_redirect {
@@ -211,6 +250,7 @@ impl OAuthFlows {
                 "redirect_uri must be an absolute http(s) URL".into(),
             ));
         }
+        let mut context = serde_json::Value::Object(req.context);
         let tenant_id = match (&req.integrated_account_id, req.tenant_id, &principal.tenant_id) {
             (Some(id), _, _) => {
                 let account = visible_account(&self.store, principal, id, false).await?;
@@ -219,6 +259,17 @@ impl OAuthFlows {
                         "integrated_account_id belongs to another connector".into(),
                     ));
                 }
+                let current = live.connector.account_auth(account.auth_method.as_deref()).name();
+                if current != method {
+                    return Err(FlowError::Invalid(format!(
+                        "the account uses auth method {current:?}, not {method:?}"
+                    )));
+                }
+                let mut merged = account.context.clone();
+                if let (Some(m), Some(new)) = (merged.as_object_mut(), context.as_object()) {
+                    m.extend(new.clone());
+                }
+                context = merged;
                 account.tenant_id
             }
             (None, Some(t), _) if !principal.can_see(&t) => {
@@ -235,6 +286,7 @@ impl OAuthFlows {
         rand::thread_rng().fill_bytes(&mut raw);
         let csrf = hex::encode(raw);
         let (authorize_url, verifier) = OAuthClient::new(&provider, &app, &self.http)
+            .with_context(&context)
             .authorize_url(&self.callback_url(), &csrf)
             .map_err(FlowError::Authorize)?;
         let row = OAuthStateRow {
@@ -245,6 +297,8 @@ impl OAuthFlows {
             account_id: req.integrated_account_id,
             sealed_verifier: self.secrets.seal(verifier.as_bytes(), VERIFIER_AAD),
             expires_at: now_ms() + self.state_ttl.as_millis() as i64,
+            auth_method: Some(method),
+            context,
         };
         self.store.insert_oauth_state(&row).await?;
         Ok(authorize_url)
@@ -283,7 +337,8 @@ impl OAuthFlows {
     }
 
     async fn finish(&self, pending: &OAuthStateRow, code: &str) -> Result<AccountRow, FlowError> {
-        let provider = self.provider(&pending.connector)?;
+        let (live, method) = self.method(&pending.connector, pending.auth_method.as_deref())?;
+        let provider = self.provider(&pending.connector, Some(&method))?;
         let app = self
             .apps
             .get(&pending.connector)
@@ -292,9 +347,17 @@ impl OAuthFlows {
         let verifier = self.secrets.open(&pending.sealed_verifier, VERIFIER_AAD)?;
         let verifier = String::from_utf8(verifier).map_err(|_| SecretsError::Decrypt)?;
         let tokens = OAuthClient::new(&provider, &app, &self.http)
+            .with_context(&pending.context)
             .exchange_code(code, &verifier, &self.callback_url())
             .await
             .map_err(FlowError::Exchange)?;
+        let compiled = live
+            .connector
+            .auth_method(&method)
+            .ok_or_else(|| FlowError::NotOAuth(pending.connector.clone()))?;
+        let context = tokens
+            .context_update(compiled, &pending.context)
+            .unwrap_or_else(|| pending.context.clone());
         // Without a refresh token there is nothing to schedule (the end user reconnects at expiry).
         let times = issued(now_ms(), &tokens, tokens.refresh_token.is_some());
         match &pending.account_id {
@@ -307,9 +370,10 @@ impl OAuthFlows {
                     pending.connector.clone(),
                     pending.tenant_id.clone(),
                     self.secrets.seal_credentials(&id, &credentials),
-                    json!({}),
+                    context,
                     None,
                 )
+                .with_auth_method(Some(method))
                 .with_tokens(times);
                 self.store.create_account(&row, ACTOR).await?;
                 let row = reload(&self.store, &id).await?;
@@ -327,6 +391,7 @@ impl OAuthFlows {
                     Transition::new(&account, AccountStatus::Connecting, AccountEvent::Updated, ACTOR);
                 t.credentials = Some(self.secrets.seal_credentials(id, &credentials));
                 t.tokens = Some(times);
+                t.context = Some(context);
                 self.store.transition(&t).await?;
                 let row = reload(&self.store, id).await?;
                 Ok(self.installer.install(row, ACTOR, reactivating).await?)

@@ -314,9 +314,10 @@ impl Refresher {
         let live = self
             .registry
             .get(&account.connector)
-            .filter(|c| c.oauth2().is_some())
+            .filter(|c| c.account_oauth2(account.auth_method.as_deref()).is_some())
             .ok_or_else(|| RefreshError::NotOAuth(account.connector.clone()))?;
-        let provider = live.oauth2().expect("filtered on OAuth2");
+        let method = live.connector.account_auth(account.auth_method.as_deref());
+        let provider = method.oauth2().expect("filtered on OAuth2");
         let credentials = self.secrets.open_credentials(&account.id, &account.credentials)?;
         let app = self
             .apps
@@ -327,7 +328,7 @@ impl Refresher {
                     emit!(ERROR, OAUTH_APP_UNREADABLE, account = %account.id, error = ?e);
                 }
             })?;
-        let client = OAuthClient::new(provider, &app, &self.http);
+        let client = OAuthClient::new(provider, &app, &self.http).with_context(&account.context);
         let refresh_token = credentials["refresh_token"].as_str().map(str::to_owned);
         let result = match (provider.grant, refresh_token) {
             (_, Some(rt)) => client.refresh(&rt).await,
@@ -335,7 +336,11 @@ impl Refresher {
             (OAuth2Grant::AuthorizationCode, None) => return Err(RefreshError::NoRefreshToken),
         };
         match result {
-            Ok(tokens) => self.store_success(&account, credentials, tokens, actor).await,
+            Ok(tokens) => {
+                let context = tokens.context_update(method, &account.context);
+                self.store_success(&account, credentials, tokens, context, actor)
+                    .await
+            }
             Err(e @ TokenError::Permanent(_)) => {
                 self.to_needs_reauth(&account, e.message(), actor).await?;
                 Err(RefreshError::Grant(e))
@@ -392,6 +397,7 @@ impl Refresher {
         account: &AccountRow,
         mut credentials: Value,
         tokens: TokenSet,
+        context: Option<Value>,
         actor: &str,
     ) -> Result<AccountRow, RefreshError> {
         let now = now_ms();
@@ -402,6 +408,7 @@ impl Refresher {
             let mut t = Transition::new(account, AccountStatus::Active, AccountEvent::Reactivated, actor);
             t.credentials = Some(sealed);
             t.tokens = Some(times);
+            t.context = context;
             self.store.transition(&t).await?;
         } else {
             let update = TokenUpdate {
@@ -409,6 +416,7 @@ impl Refresher {
                 obtained_at: now,
                 expires_at: times.expires_at,
                 next_refresh_at: times.next_refresh_at,
+                context,
             };
             if !self.store.store_tokens(&account.id, &self.owner, &update).await? {
                 return Err(RefreshError::LostLease);

@@ -315,6 +315,7 @@ impl LoadedComponent {
             credentials: &empty,
             context: &empty,
             base_url: None,
+            auth_method: None,
         };
         let response = HttpResponse {
             status: 200,

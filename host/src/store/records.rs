@@ -57,6 +57,8 @@ pub struct TokenUpdate {
     pub expires_at: Option<i64>,
     /// When the scheduler should refresh next, epoch ms.
     pub next_refresh_at: Option<i64>,
+    /// New account context, when the token answer changed it (`token_context`).
+    pub context: Option<serde_json::Value>,
 }
 
 /// A pending authorization-code flow.
@@ -76,6 +78,10 @@ pub struct OAuthStateRow {
     pub sealed_verifier: Vec<u8>,
     /// Expiry, epoch ms.
     pub expires_at: i64,
+    /// The auth method the flow connects.
+    pub auth_method: Option<String>,
+    /// Account context given at the start (a subdomain the provider's URLs need).
+    pub context: serde_json::Value,
 }
 
 /// One entry of an account's audit log.

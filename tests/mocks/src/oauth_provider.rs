@@ -110,6 +110,7 @@ struct ProviderState {
     client_secret: String,
     lifetime_secs: u64,
     omit_expires_in: bool,
+    extra_fields: Value,
     rotation: bool,
     token_faults: VecDeque<u16>,
     token_delay: Duration,
@@ -143,6 +144,7 @@ impl OAuthProviderMock {
                 client_secret: client_secret.to_owned(),
                 lifetime_secs: DEFAULT_LIFETIME_SECS,
                 omit_expires_in: false,
+                extra_fields: json!({}),
                 rotation: true,
                 token_faults: VecDeque::new(),
                 token_delay: Duration::ZERO,
@@ -191,6 +193,12 @@ impl OAuthProviderMock {
     /// tokens still expire after the lifetime server-side.
     pub fn omit_expires_in(&self, omit: bool) {
         self.state().omit_expires_in = omit;
+    }
+
+    /// Fields every token response also carries (Salesforce's `instance_url` and `id`,
+    /// Pipedrive's `api_domain`).
+    pub fn set_extra_token_fields(&self, fields: Value) {
+        self.state().extra_fields = fields;
     }
 
     /// Refresh token rotation (default on): each refresh returns a new refresh token and
@@ -334,6 +342,9 @@ impl ProviderState {
     /// RFC 6749 §5.1 success body, with `Cache-Control: no-store`.
     fn token_response(&self, access: &str, refresh: Option<&str>, scope: Option<&str>) -> Response {
         let mut body = json!({ "access_token": access, "token_type": "Bearer" });
+        if let (Some(b), Some(extra)) = (body.as_object_mut(), self.extra_fields.as_object()) {
+            b.extend(extra.clone());
+        }
         if !self.omit_expires_in {
             body["expires_in"] = json!(self.lifetime_secs);
         }

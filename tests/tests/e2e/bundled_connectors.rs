@@ -32,6 +32,7 @@ fn pipedrive_base_url_comes_from_account_context() {
         credentials: &creds,
         context: &ctx,
         base_url: None,
+        auth_method: None,
     };
     let call = Call {
         resource: "persons".into(),

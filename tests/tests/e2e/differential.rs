@@ -224,6 +224,7 @@ async fn run(
         credentials: &credentials,
         context: &context,
         base_url: Some(base),
+        auth_method: None,
     };
     let mut checked = 0;
     for call in calls(&p.native) {

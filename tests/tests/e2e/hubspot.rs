@@ -186,7 +186,7 @@ async fn vendor_auth_failure_server_error_and_timeout() {
     .await
     .into_parts();
     mock.seed(2);
-    // A wrong token fails the first post-install step, and the account says so.
+    // A wrong token fails validation (which runs first), and the account says so.
     let bad = host
         .account(
             "hubspot",
@@ -197,8 +197,8 @@ async fn vendor_auth_failure_server_error_and_timeout() {
         )
         .await;
     let shown = host.get(&format!("/integrated-accounts/{bad}")).await;
-    assert_eq!(shown.body["status"], "post_install_error", "{}", shown.body);
-    assert_eq!(shown.body["status_detail"]["step"], "fetch_portal_id");
+    assert_eq!(shown.body["status"], "validation_error", "{}", shown.body);
+    assert_eq!(shown.body["status_detail"]["step"], "list_contacts");
     let message = shown.body["status_detail"]["message"].as_str().unwrap();
     assert!(
         message.contains("remote_unauthorized") && message.contains("401"),

@@ -377,6 +377,7 @@ async fn every_transition_of_the_table() {
                 "contacts": {"methods": {"get": {"method": "GET", "path": "/crm/v3/objects/contacts/{{id}}"}}}
             },
             "lifecycle": {
+                "post_install_first": true,
                 "post_install": [{"name": "portal", "resource": "account_info", "method": "get", "context": {"portal_id": ".portalId"}}],
                 "validation": [{"name": "check_contact", "resource": "contacts", "method": "get", "id": "{{context.check_id}}"}]
             }
@@ -423,11 +424,11 @@ async fn every_transition_of_the_table() {
         None,
     );
     host.app.store.create_account(&stuck, "test").await.unwrap();
-    host.retry(stuck_id).await.error(400, "invalid_request");
+    host.retry(stuck_id).await.error(409, "account_not_active");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(status(&host.retry(stuck_id).await.body), "active");
     // Retrying an active account is refused.
-    host.retry(&id).await.error(400, "invalid_request");
+    host.retry(&id).await.error(409, "account_not_active");
     // active -> connecting -> validation_error (PATCH context to a missing contact).
     let patch = |ctx: Value| json!({"context": ctx});
     let p = host.patch_account(&id, patch(json!({"check_id": "5000"}))).await;

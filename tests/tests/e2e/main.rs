@@ -6,6 +6,8 @@
 mod api;
 mod architecture;
 mod bundled_connectors;
+mod catalogue;
+mod connector_cases;
 mod differential;
 mod github;
 mod hot_reload;

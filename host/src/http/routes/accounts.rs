@@ -26,6 +26,7 @@ pub fn view(a: &AccountRow) -> Value {
         "status": a.status.as_str(),
         "context": a.context,
         "base_url": a.base_url,
+        "auth_method": a.auth_method,
         "status_detail": a.status_detail,
         "token_expires_at": a.token_expires_at.and_then(time),
         "created_at": time(a.created_at),

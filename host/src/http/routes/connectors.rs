@@ -35,7 +35,8 @@ fn describe(c: &LiveConnector) -> Value {
         "version": m.version,
         "revision": c.revision,
         "display_name": m.display_name,
-        "auth": m.auth.kind(),
+        "auth": c.connector.account_auth(None).spec.kind.kind(),
+        "auth_methods": auth_methods(c),
         "resources": resources,
         "unified": unified,
         "component": c.component.as_ref().map(|comp| json!({
@@ -43,6 +44,40 @@ fn describe(c: &LiveConnector) -> Value {
             "hooks": c.connector.hooks(),
         })),
     })
+}
+
+/// Every auth method with what connecting needs: `connect` says how (`browser`: `POST
+/// /connect/{name}`; `api`: `POST /integrated-accounts`), `schema` what to send.
+fn auth_methods(c: &LiveConnector) -> Vec<Value> {
+    let engine = &c.connector;
+    engine
+        .auth_methods()
+        .iter()
+        .map(|m| {
+            let mut v = json!({
+                "name": m.name(),
+                "type": m.spec.kind.kind(),
+                "label": m.spec.label,
+                "doc": m.spec.doc,
+                "connect": if m.spec.is_authorization_code() { "browser" } else { "api" },
+                "default": std::ptr::eq(m, engine.account_auth(None)),
+                "schema": engine.auth_schema(m),
+            });
+            if let Some(o) = m.oauth2() {
+                v["oauth2"] = json!({
+                    "grant": o.grant,
+                    "authorize_url": o.authorize_url,
+                    "token_url": o.token_url,
+                    "scopes": o.scopes,
+                    "scope_separator": o.scope_separator,
+                    "pkce": o.pkce,
+                    "refresh_token_rotates": o.refresh_token_rotates,
+                    "token_context": o.token_context.keys().collect::<Vec<_>>(),
+                });
+            }
+            v
+        })
+        .collect()
 }
 
 /// `GET /connectors`: live connectors, the files that failed to load, and activity counts.

@@ -42,8 +42,8 @@ impl SqliteStore {
         let (mut tx, _gate) = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO integrated_accounts (id, connector, tenant_id, status, credentials, context, base_url, \
-             created_at, updated_at, token_obtained_at, token_expires_at, next_refresh_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             created_at, updated_at, token_obtained_at, token_expires_at, next_refresh_at, auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&a.id)
         .bind(&a.connector)
@@ -57,6 +57,7 @@ impl SqliteStore {
         .bind(a.token_obtained_at)
         .bind(a.token_expires_at)
         .bind(a.next_refresh_at)
+        .bind(&a.auth_method)
         .execute(&mut *tx)
         .await?;
         record(
@@ -259,6 +260,7 @@ fn account_from_row(r: &SqliteRow) -> Result<AccountRow, StoreError> {
         credentials: r.get("credentials"),
         context: serde_json::from_str(&context).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         base_url: r.get("base_url"),
+        auth_method: r.get("auth_method"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         status_detail: r

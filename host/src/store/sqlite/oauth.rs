@@ -44,7 +44,8 @@ impl SqliteStore {
         let done = sqlx::query(
             "UPDATE integrated_accounts SET credentials = $1, token_obtained_at = $2, token_expires_at = $3, \
              next_refresh_at = $4, refresh_failures = 0, refresh_failing_since = NULL, status_detail = NULL, \
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 WHERE id = $5 AND lease_owner = $6",
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = $2, context = COALESCE($7, context) \
+             WHERE id = $5 AND lease_owner = $6",
         )
         .bind(&t.credentials)
         .bind(t.obtained_at)
@@ -52,6 +53,7 @@ impl SqliteStore {
         .bind(t.next_refresh_at)
         .bind(id)
         .bind(owner)
+        .bind(t.context.as_ref().map(|c| c.to_string()))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -151,8 +153,8 @@ impl SqliteStore {
     /// Records a pending authorization.
     pub async fn insert_oauth_state(&self, s: &OAuthStateRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO oauth_states (state_hash, connector, tenant_id, redirect_uri, account_id, sealed_verifier, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO oauth_states (state_hash, connector, tenant_id, redirect_uri, account_id, sealed_verifier, expires_at, auth_method, context) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&s.state_hash)
         .bind(&s.connector)
@@ -161,6 +163,8 @@ impl SqliteStore {
         .bind(&s.account_id)
         .bind(&s.sealed_verifier)
         .bind(s.expires_at)
+        .bind(&s.auth_method)
+        .bind(s.context.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -195,6 +199,11 @@ impl SqliteStore {
             account_id: r.get("account_id"),
             sealed_verifier: r.get("sealed_verifier"),
             expires_at: r.get("expires_at"),
+            auth_method: r.get("auth_method"),
+            context: r
+                .get::<Option<String>, _>("context")
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_else(|| serde_json::json!({})),
         }))
     }
 }

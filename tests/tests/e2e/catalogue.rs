@@ -1,0 +1,190 @@
+//! The catalogue as a product: every bundled connector listed with its auth methods and the
+//! connect form each needs; the published catalogue table matches the manifests; token-answer
+//! fields become account context and the API base URL (Salesforce's `instance_url`); account
+//! states say what failed (a refused credential is `validation_error` even when a post-install
+//! step saw it) and state refusals are one 409.
+
+use patchbay::connectors::catalogue;
+use patchbay_tests::mocks::{HubSpotMock, MockServer, OAuthProviderMock};
+use patchbay_tests::{
+    Host, HostOptions, bundled_connectors, copy_connectors, run_authorization, scratch_dir, write_connector,
+};
+use reqwest::Method;
+use serde_json::json;
+
+#[test]
+fn the_published_catalogue_matches_the_manifests() {
+    let dir = bundled_connectors();
+    let mut errors = Vec::new();
+    let manifests: Vec<_> = patchbay::connectors::files::manifest_files(&dir, &mut errors)
+        .iter()
+        .map(|f| {
+            patchbay::connectors::load_file(f)
+                .unwrap_or_else(|r| panic!("{r}"))
+                .manifest
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let doc_file = dir.join("../docs/CONNECTORS.md");
+    let doc = std::fs::read_to_string(&doc_file).unwrap();
+    let fresh = catalogue::splice(&doc, &catalogue::table(&manifests)).expect("catalogue markers");
+    assert!(
+        fresh == doc,
+        "docs/CONNECTORS.md's catalogue is stale: run `cargo run -p patchbay -- connector catalogue connectors --write docs/CONNECTORS.md`"
+    );
+}
+
+#[tokio::test]
+async fn connectors_list_every_auth_method_with_its_connect_form() {
+    let host = Host::start().await;
+    let list = host.get("/connectors").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let connectors = list.body["result"].as_array().unwrap();
+    assert!(connectors.len() >= 25, "{} connectors", connectors.len());
+    assert!(
+        list.body["load_errors"].as_array().unwrap().is_empty(),
+        "{}",
+        list.body["load_errors"]
+    );
+    let hubspot = connectors.iter().find(|c| c["name"] == "hubspot").unwrap();
+    let methods = hubspot["auth_methods"].as_array().unwrap();
+    let oauth = methods
+        .iter()
+        .find(|m| m["type"] == "oauth2")
+        .expect("HubSpot offers OAuth2");
+    assert_eq!(oauth["connect"], "browser");
+    assert_eq!(
+        oauth["oauth2"]["authorize_url"],
+        "https://app.hubspot.com/oauth/authorize"
+    );
+    assert_eq!(
+        oauth["oauth2"]["token_url"],
+        "https://api.hubapi.com/oauth/v1/token"
+    );
+    let token = methods
+        .iter()
+        .find(|m| m["connect"] == "api")
+        .expect("and a token method");
+    assert_eq!(token["default"], true);
+    assert_eq!(
+        token["schema"]["properties"]["credentials"]["required"],
+        json!(["access_token"])
+    );
+    // Zendesk's connect form asks for the subdomain its base URL needs.
+    let zendesk = connectors.iter().find(|c| c["name"] == "zendesk").unwrap();
+    let basic = zendesk["auth_methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "basic")
+        .unwrap();
+    assert_eq!(
+        basic["schema"]["properties"]["context"]["required"],
+        json!(["subdomain"])
+    );
+    let creds = &basic["schema"]["properties"]["credentials"]["required"];
+    assert!(creds.as_array().unwrap().contains(&json!("api_token")), "{creds}");
+}
+
+#[tokio::test]
+async fn token_answer_fields_become_the_accounts_context_and_base_url() {
+    // Salesforce's documented token answer: `instance_url` and `id`, no `expires_in`.
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    provider.omit_expires_in(true);
+    let server = MockServer::spawn(provider.router()).await;
+    let url = server.base_url();
+    provider.set_extra_token_fields(
+        json!({"instance_url": url, "id": format!("{url}/id/00D/005"), "issued_at": "1700000000000"}),
+    );
+    let dir = scratch_dir("instance");
+    copy_connectors(&dir);
+    write_connector(
+        &dir,
+        &json!({
+            "name": "instance", "version": "1.0.0",
+            "base_url": "https://login.invalid",
+            "auth": [{
+                "name": "oauth2", "type": "oauth2", "grant": "authorization_code",
+                "authorize_url": format!("{url}/authorize"), "token_url": format!("{url}/token"),
+                "client_auth": "basic", "default_expires_in": 7200,
+                "token_context": {"instance_url": ".instance_url"},
+                "base_url": "{{context.instance_url}}/api"
+            }],
+            "resources": {"me": {"methods": {"get": {"method": "GET", "path": "/me"}}}},
+            "lifecycle": {"validation": [{"name": "me", "resource": "me", "method": "get"}]}
+        }),
+    );
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    host.put_oauth_app(
+        "instance",
+        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
+    )
+    .await;
+    let started = host
+        .admin_send(
+            Method::POST,
+            "/connect/instance",
+            Some(json!({"tenant_id": "t1", "redirect_uri": "https://product.example/done"})),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let back = run_authorization(started.body["authorize_url"].as_str().unwrap()).await;
+    let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("status").as_deref(), Some("active"), "{back:?}");
+    let id = get("integrated_account_id").unwrap();
+    let account = host.get(&format!("/integrated-accounts/{id}")).await;
+    assert_eq!(
+        account.body["context"]["instance_url"],
+        url.as_str(),
+        "{}",
+        account.body
+    );
+    assert_eq!(account.body["auth_method"], "oauth2", "{}", account.body);
+    // No `expires_in`: the manifest's default lifetime is assumed.
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(account.body["token_expires_at"].as_str().unwrap()).unwrap();
+    let left = expires.timestamp() - chrono::Utc::now().timestamp();
+    assert!((7100..=7200).contains(&left), "{left}");
+    // The validation step and this call reached the instance the token answer named.
+    let me = host
+        .get(&format!("/proxy/me/self?integrated_account_id={id}"))
+        .await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let _ = server;
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_validation_error_and_state_refusals_are_one_409() {
+    let mock = HubSpotMock::new("right-token");
+    let server = MockServer::spawn(mock.router()).await;
+    let host = Host::start().await;
+    // HubSpot's post-install step would see the 401 too: it is still the credentials' fault.
+    let reply = host
+        .create_account(json!({"connector": "hubspot", "tenant_id": "t1", "credentials": {"access_token": "wrong"}, "base_url": server.base_url()}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["status"], "validation_error", "{}", reply.body);
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    let call = host
+        .get(&format!("/proxy/contacts?integrated_account_id={id}"))
+        .await;
+    call.error(409, "account_not_active");
+
+    let good = host
+        .account(
+            "hubspot",
+            "t1",
+            json!({"access_token": "right-token"}),
+            json!({}),
+            &server.base_url(),
+        )
+        .await;
+    let retry = host
+        .admin_send(Method::POST, &format!("/integrated-accounts/{good}/retry"), None)
+        .await;
+    retry.error(409, "account_not_active");
+}
