@@ -168,8 +168,16 @@ impl Connector {
             cx.problem("$.name", "must be lower-case letters, digits, '_' or '-'");
         }
         let base_url = cx.template("$.base_url", &manifest.base_url);
-        if !(manifest.base_url.starts_with("https://") || manifest.base_url.starts_with("http://")) {
-            cx.problem("$.base_url", "must start with https:// or http://");
+        // `{{context.instance_url}}/…`: an origin the account's context holds (Salesforce).
+        let origin_placeholder = manifest.base_url.starts_with("{{context.");
+        if !(manifest.base_url.starts_with("https://")
+            || manifest.base_url.starts_with("http://")
+            || origin_placeholder)
+        {
+            cx.problem(
+                "$.base_url",
+                "must start with https://, http:// or a {{context.*}} origin",
+            );
         }
         let headers = cx.header_templates("$.headers", &manifest.headers);
         let query = cx.templates("$.query", &manifest.query);

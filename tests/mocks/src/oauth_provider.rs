@@ -251,6 +251,12 @@ impl OAuthProviderMock {
         self.state().access.len()
     }
 
+    /// Whether `token` is an access token this provider issued and has not revoked (for a
+    /// resource server on another origin, as Salesforce's instances are).
+    pub fn is_live_access_token(&self, token: &str) -> bool {
+        self.state().access.get(token).is_some_and(|t| !t.revoked)
+    }
+
     /// Every request received so far, in arrival order (form bodies are kept as a JSON
     /// string).
     pub fn requests(&self) -> Vec<RecordedRequest> {

@@ -188,3 +188,114 @@ async fn refused_credentials_are_a_validation_error_and_state_refusals_are_one_4
         .await;
     retry.error(409, "account_not_active");
 }
+
+/// Salesforce's REST API at the instance its token answer names: the validation step
+/// (`/limits`) and a SOQL query, answering only access tokens the login server issued.
+fn salesforce_instance(login: OAuthProviderMock) -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let authorized = move |headers: &HeaderMap| {
+        let token = headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        token.is_some_and(|t| login.is_live_access_token(t))
+    };
+    let invalid = || {
+        (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])),
+        )
+    };
+    let limits_auth = authorized.clone();
+    axum::Router::new()
+        .route(
+            "/services/data/v60.0/limits",
+            get(move |headers: HeaderMap| async move {
+                if !limits_auth(&headers) {
+                    return invalid();
+                }
+                (StatusCode::OK, axum::Json(json!({"DailyApiRequests": {"Max": 5000, "Remaining": 4982}})))
+            }),
+        )
+        .route(
+            "/services/data/v60.0/query",
+            get(move |headers: HeaderMap| async move {
+                if !authorized(&headers) {
+                    return invalid();
+                }
+                (StatusCode::OK, axum::Json(json!({"totalSize": 1, "done": true, "records": [
+                    {"attributes": {"type": "Contact"}, "Id": "003D000000QV9n2IAD", "FirstName": "Rose", "LastName": "Gonzalez",
+                     "Email": "rose@edge.com", "Phone": null, "Account": null,
+                     "CreatedDate": "2024-01-15T09:12:01.000+0000", "LastModifiedDate": "2024-01-15T09:12:01.000+0000"}]})))
+            }),
+        )
+}
+
+#[tokio::test]
+async fn salesforce_connects_by_oauth_and_calls_the_instance_its_token_answer_names() {
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    provider.omit_expires_in(true); // Salesforce sends no expires_in
+    let login = MockServer::spawn(provider.router()).await;
+    let instance = MockServer::spawn(salesforce_instance(provider.clone())).await;
+    provider.set_extra_token_fields(json!({
+        "instance_url": instance.base_url(),
+        "id": format!("{}/id/00D5e000000XXXX/0055e000000YYYY", login.base_url()),
+        "issued_at": "1700000000000",
+        "signature": "0CmxinZir53Yex7nE0TD+zMpvIWYGb/bdJh6XfOH6EQ="
+    }));
+    let host = Host::start().await;
+    // The connector's login URLs are Salesforce's; the app points them at the stand-in.
+    let app = json!({"client_id": "patchbay", "client_secret": "provider-secret",
+        "authorize_url": format!("{}/authorize", login.base_url()), "token_url": format!("{}/token", login.base_url())});
+    host.put_oauth_app("salesforce", app).await;
+    let started = host
+        .admin_send(
+            Method::POST,
+            "/connect/salesforce",
+            Some(json!({"tenant_id": "t1", "redirect_uri": "https://product.example/done"})),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "api refresh_token");
+    assert_eq!(q["code_challenge_method"], "S256");
+    let back = run_authorization(authorize.as_str()).await;
+    let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(
+        get("status").as_deref(),
+        Some("active"),
+        "validation reached the instance: {back:?}"
+    );
+    let id = get("integrated_account_id").unwrap();
+    let account = host.get(&format!("/integrated-accounts/{id}")).await;
+    assert_eq!(
+        account.body["context"]["instance_url"],
+        instance.base_url().as_str(),
+        "{}",
+        account.body
+    );
+    assert_eq!(account.body["auth_method"], "oauth2");
+    let left = chrono::DateTime::parse_from_rfc3339(account.body["token_expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp()
+        - chrono::Utc::now().timestamp();
+    assert!(
+        (7100..=7200).contains(&left),
+        "the manifest's 2 h default applies: {left}"
+    );
+    let list = host
+        .get(&format!("/unified/crm/contacts?integrated_account_id={id}"))
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["result"][0]["id"], "003D000000QV9n2IAD");
+    assert_eq!(list.body["result"][0]["last_name"], "Gonzalez");
+    // A refresh keeps the instance (the answer names it again) and the account active.
+    let refreshed = host.refresh(&id).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(
+        refreshed.body["context"]["instance_url"],
+        instance.base_url().as_str()
+    );
+}
