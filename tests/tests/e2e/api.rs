@@ -70,7 +70,7 @@ async fn connectors_and_unified_models_are_listed() {
     let not_oauth = host
         .admin_send(
             Method::PUT,
-            "/connectors/hubspot/oauth-app",
+            "/connectors/twilio/oauth-app",
             Some(json!({"client_id": "x"})),
         )
         .await;

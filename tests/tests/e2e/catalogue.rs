@@ -208,7 +208,17 @@ fn salesforce_instance(login: OAuthProviderMock) -> axum::Router {
         )
     };
     let limits_auth = authorized.clone();
+    let root_auth = authorized.clone();
     axum::Router::new()
+        .route(
+            "/services/data/v60.0/",
+            get(move |headers: HeaderMap| async move {
+                if !root_auth(&headers) {
+                    return invalid();
+                }
+                (StatusCode::OK, axum::Json(json!({"sobjects": "/services/data/v60.0/sobjects", "query": "/services/data/v60.0/query", "limits": "/services/data/v60.0/limits"})))
+            }),
+        )
         .route(
             "/services/data/v60.0/limits",
             get(move |headers: HeaderMap| async move {

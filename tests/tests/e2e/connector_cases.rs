@@ -13,19 +13,12 @@ async fn every_bundled_connectors_cases_pass() {
     let table = cases::table(&results);
     println!("{table}");
     assert!(results.iter().all(|r| r.outcome.is_ok()), "{table}");
-    // Every bundled connector ships cases (the catalogue's own tests), except these: the first
-    // connectors, still covered by their hand-written mock vendors (`tests/mocks`) until their
-    // cases are written. The list may only shrink.
-    const MOCK_TESTED_ONLY: &[&str] = &["pipedrive"];
+    // Every bundled connector ships cases (the catalogue's own tests).
     for name in bundled_connector_names() {
         if name == "standard-webhooks" {
             continue; // a webhook scheme, with no vendor API to call
         }
         let has = results.iter().any(|r| r.connector == name);
-        if MOCK_TESTED_ONLY.contains(&name.as_str()) {
-            assert!(!has, "{name} has cases now: take it off MOCK_TESTED_ONLY");
-            continue;
-        }
         assert!(
             has,
             "connector {name} has no test cases in connectors/{name}/tests/"
