@@ -70,10 +70,7 @@ pub(crate) fn compile_methods(cx: &mut Compiler, spec: &AuthSpec) -> Vec<Compile
         } else {
             "$.auth".to_owned()
         };
-        let valid = !m.id().is_empty()
-            && m.id()
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        let valid = crate::manifest::is_valid_name(m.id());
         if !valid {
             cx.problem(
                 format!("{path}.name"),

@@ -159,12 +159,7 @@ impl Connector {
     /// Compiles a manifest, reporting every problem at once.
     pub fn compile(manifest: Manifest) -> Result<Self, Vec<Problem>> {
         let mut cx = Compiler::default();
-        let valid_name = !manifest.name.is_empty()
-            && manifest
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid_name {
+        if !crate::manifest::is_valid_name(&manifest.name) {
             cx.problem("$.name", "must be lower-case letters, digits, '_' or '-'");
         }
         let base_url = cx.template("$.base_url", &manifest.base_url);

@@ -64,6 +64,14 @@ pub struct Manifest {
     pub webhooks: Option<crate::webhook::WebhooksSpec>,
 }
 
+/// Whether `name` is a valid connector or auth-method name: lower-case letters, digits, `_`, `-`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// One auth method, or several.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]

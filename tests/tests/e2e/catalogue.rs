@@ -86,6 +86,19 @@ async fn connectors_list_every_auth_method_with_its_connect_form() {
     assert!(creds.as_array().unwrap().contains(&json!("api_token")), "{creds}");
 }
 
+/// `POST /connect/{connector}` for tenant `t1` (200 expected); returns the answer.
+async fn start_connect(host: &Host, connector: &str) -> patchbay_tests::Reply {
+    let started = host
+        .admin_send(
+            Method::POST,
+            &format!("/connect/{connector}"),
+            Some(json!({"tenant_id": "t1", "redirect_uri": "https://product.example/done"})),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    started
+}
+
 #[tokio::test]
 async fn token_answer_fields_become_the_accounts_context_and_base_url() {
     // Salesforce's documented token answer: `instance_url` and `id`, no `expires_in`.
@@ -124,14 +137,7 @@ async fn token_answer_fields_become_the_accounts_context_and_base_url() {
         json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
     )
     .await;
-    let started = host
-        .admin_send(
-            Method::POST,
-            "/connect/instance",
-            Some(json!({"tenant_id": "t1", "redirect_uri": "https://product.example/done"})),
-        )
-        .await;
-    assert_eq!(started.status, 200, "{}", started.body);
+    let started = start_connect(&host, "instance").await;
     let back = run_authorization(started.body["authorize_url"].as_str().unwrap()).await;
     let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(get("status").as_deref(), Some("active"), "{back:?}");
@@ -259,14 +265,7 @@ async fn salesforce_connects_by_oauth_and_calls_the_instance_its_token_answer_na
     let app = json!({"client_id": "patchbay", "client_secret": "provider-secret",
         "authorize_url": format!("{}/authorize", login.base_url()), "token_url": format!("{}/token", login.base_url())});
     host.put_oauth_app("salesforce", app).await;
-    let started = host
-        .admin_send(
-            Method::POST,
-            "/connect/salesforce",
-            Some(json!({"tenant_id": "t1", "redirect_uri": "https://product.example/done"})),
-        )
-        .await;
-    assert_eq!(started.status, 200, "{}", started.body);
+    let started = start_connect(&host, "salesforce").await;
     let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
     let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
     assert_eq!(q["scope"], "api refresh_token");

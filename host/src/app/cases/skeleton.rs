@@ -8,10 +8,7 @@ use serde_json::json;
 
 /// Writes `<dir>/<name>.json` and `<dir>/<name>/tests/list.json`; refuses to overwrite.
 pub fn write(dir: &Path, name: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    let valid = patchbay_engine::manifest::is_valid_name(name);
     if !valid {
         bail!("a connector name is lower-case letters, digits, '_' or '-'");
     }
