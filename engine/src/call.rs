@@ -19,6 +19,18 @@ pub struct Account<'a> {
     pub auth_method: Option<&'a str>,
 }
 
+impl<'a> Account<'a> {
+    /// An account with the connector's own base URL and default auth method.
+    pub fn new(credentials: &'a Value, context: &'a Value) -> Self {
+        Self {
+            credentials,
+            context,
+            base_url: None,
+            auth_method: None,
+        }
+    }
+}
+
 /// Where to continue a paginated list; opaque to callers (the host signs it into `next_cursor`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PageState {

@@ -30,6 +30,10 @@ pub struct Manifest {
     pub display_name: Option<String>,
     /// Template of the API root, e.g. `https://{{context.subdomain}}.zendesk.com/api/v2`.
     pub base_url: String,
+    /// What `/passthrough/{account}/{path}` paths are relative to (default `base_url`; `origin`
+    /// for vendors whose SDKs address versioned paths such as `/v1/customers` from the host).
+    #[serde(default, skip_serializing_if = "PassthroughRoot::is_default")]
+    pub passthrough_root: PassthroughRoot,
     /// Headers sent on every call (templates).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
@@ -62,6 +66,23 @@ pub struct Manifest {
     /// Inbound webhooks: signature scheme, handshakes, event ids, times, accounts and mapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<crate::webhook::WebhooksSpec>,
+}
+
+/// The root of passthrough paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PassthroughRoot {
+    /// The account's API root (`base_url`, or the account's override), path included.
+    #[default]
+    BaseUrl,
+    /// The scheme, host and port of the account's API root only.
+    Origin,
+}
+
+impl PassthroughRoot {
+    fn is_default(&self) -> bool {
+        *self == Self::BaseUrl
+    }
 }
 
 /// Whether `name` is a valid connector or auth-method name: lower-case letters, digits, `_`, `-`.

@@ -227,12 +227,7 @@ mod tests {
     }
 
     fn account<'a>(creds: &'a Value, ctx: &'a Value) -> Account<'a> {
-        Account {
-            credentials: creds,
-            context: ctx,
-            base_url: None,
-            auth_method: None,
-        }
+        Account::new(creds, ctx)
     }
 
     fn header<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {

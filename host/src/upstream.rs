@@ -8,7 +8,7 @@ use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpRespo
 use tracing::Instrument;
 
 use crate::connectors::{DispatchError, LiveConnector};
-use crate::telemetry::events::{UPSTREAM_ANSWERED, UPSTREAM_CALL};
+use crate::telemetry::events::{UPSTREAM_ANSWERED, UPSTREAM_CALL, UPSTREAM_FORWARD};
 use crate::telemetry::{emit, span};
 
 /// Why a vendor gave no usable answer.
@@ -124,18 +124,7 @@ impl Upstream {
             }
             let response = builder.send().await.map_err(send_error)?;
             let status = response.status().as_u16();
-            let headers = Headers::new(
-                response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-            );
+            let headers = engine_headers(response.headers());
             let body = self.read_body(response).await?;
             let span = tracing::Span::current();
             span.record("http.status", status);
@@ -147,6 +136,43 @@ impl Upstream {
                 body,
                 url: Some(request.url),
             })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends a passthrough request as it is and hands back the vendor's answer unread, for the
+    /// caller to stream (no size cap: the body is not held here).
+    pub async fn forward(
+        &self,
+        connector: &str,
+        method: reqwest::Method,
+        url: &str,
+        headers: reqwest::header::HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = reqwest::Url::parse(url).map_err(|e| UpstreamError::BadUrl(e.to_string()))?;
+        let span = span!(
+            INFO,
+            UPSTREAM_FORWARD,
+            connector = connector,
+            http.method = method.as_str(),
+            http.path = url.path(),
+            http.status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        async move {
+            let started = Instant::now();
+            let mut builder = self.http.request(method, url).headers(headers);
+            if !body.is_empty() {
+                builder = builder.body(body);
+            }
+            let response = builder.send().await.map_err(send_error)?;
+            let span = tracing::Span::current();
+            span.record("http.status", response.status().as_u16());
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            emit!(INFO, UPSTREAM_ANSWERED);
+            Ok(response)
         }
         .instrument(span)
         .await
@@ -167,6 +193,21 @@ impl Upstream {
 }
 
 /// reqwest's message names the URL, which may carry an API key: keep only the kind.
+/// A vendor answer's headers as the engine reads them (lossy for non-UTF-8 values).
+pub(crate) fn engine_headers(headers: &reqwest::header::HeaderMap) -> Headers {
+    Headers::new(
+        headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    )
+}
+
 fn send_error(e: reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         UpstreamError::Timeout

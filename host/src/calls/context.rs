@@ -31,6 +31,17 @@ use crate::upstream::SendError;
 /// The audit actor of changes a call makes (a 401 moving an account to `needs_reauth`).
 const ACTOR: &str = "proxy";
 
+/// What to do after a vendor refused the account's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After401 {
+    /// The token was refreshed: send the call again.
+    Retry,
+    /// The credentials are dead: the account moves to `needs_reauth`, the caller gets the 401.
+    NeedsReauth,
+    /// The 401 is answered as it is.
+    Answer,
+}
+
 /// A resolved call.
 pub struct CallContext {
     /// The account.
@@ -168,9 +179,8 @@ impl CallContext {
             .collect()
     }
 
-    /// Sends a vendor call and classifies the answer, handling a vendor 401: an OAuth account is
-    /// refreshed once and the call retried; if that fails, or the account cannot refresh, it
-    /// moves to `needs_reauth` and the caller gets the 401.
+    /// Sends a vendor call and classifies the answer, handling a vendor 401 (see
+    /// [`CallContext::after_unauthorized`]).
     pub async fn send(
         &mut self,
         calls: &Calls,
@@ -180,6 +190,28 @@ impl CallContext {
         if !unauthorized(&classification) {
             return Ok((response, classification));
         }
+        let what = format!("{}.{}", call.resource, call.method);
+        match self.after_unauthorized(calls).await? {
+            After401::Retry => {
+                let (again, classified) = self.send_once(calls, call).await?;
+                if unauthorized(&classified) {
+                    self.needs_reauth(calls, &what, again.status).await;
+                }
+                Ok((again, classified))
+            }
+            After401::NeedsReauth => {
+                self.needs_reauth(calls, &what, response.status).await;
+                Ok((response, classification))
+            }
+            After401::Answer => Ok((response, classification)),
+        }
+    }
+
+    /// What follows a vendor 401: an OAuth account is refreshed once and the call is to be
+    /// retried (if the retry is refused too, [`CallContext::needs_reauth`]); an account that
+    /// cannot refresh moves to `needs_reauth`; a failing token endpoint or a broken OAuth app
+    /// is no reason to bother the end user, so the 401 is answered as it is.
+    pub async fn after_unauthorized(&mut self, calls: &Calls) -> Result<After401, CallsError> {
         let now = now_ms();
         if let Some(expires) = self.account.token_expires_at.filter(|e| *e > now) {
             // The database believed this token valid: record how early it died.
@@ -195,34 +227,28 @@ impl CallContext {
         if self
             .connector
             .account_oauth2(self.account.auth_method.as_deref())
-            .is_some()
+            .is_none()
         {
-            let seen = self.account.token_obtained_at;
-            match calls
-                .refresher
-                .refresh(&self.account.id, Reason::Rejected(seen), ACTOR)
-                .await
-            {
-                Ok(account) if account.status == AccountStatus::Active => {
-                    self.credentials = calls
-                        .secrets
-                        .open_credentials(&account.id, &account.credentials)?;
-                    self.account = account;
-                    let (again, classified) = self.send_once(calls, call).await?;
-                    if unauthorized(&classified) {
-                        self.needs_reauth(calls, call, &again).await;
-                    }
-                    return Ok((again, classified));
-                }
-                // No refresh path: the rejected credentials are all there is.
-                Err(e) if e.class() == RefreshClass::NoRefreshPath => {}
-                // A dead grant already moved the account; a failing token endpoint or a broken
-                // OAuth app is no reason to bother the end user: answer the 401 as it is.
-                _ => return Ok((response, classification)),
-            }
+            return Ok(After401::NeedsReauth);
         }
-        self.needs_reauth(calls, call, &response).await;
-        Ok((response, classification))
+        let seen = self.account.token_obtained_at;
+        match calls
+            .refresher
+            .refresh(&self.account.id, Reason::Rejected(seen), ACTOR)
+            .await
+        {
+            Ok(account) if account.status == AccountStatus::Active => {
+                self.credentials = calls
+                    .secrets
+                    .open_credentials(&account.id, &account.credentials)?;
+                self.account = account;
+                Ok(After401::Retry)
+            }
+            // No refresh path: the rejected credentials are all there is.
+            Err(e) if e.class() == RefreshClass::NoRefreshPath => Ok(After401::NeedsReauth),
+            // A dead grant already moved the account.
+            _ => Ok(After401::Answer),
+        }
     }
 
     /// One vendor call, counted by its normalized code; a successful answer may be sampled
@@ -293,7 +319,8 @@ impl CallContext {
         });
     }
 
-    async fn needs_reauth(&self, calls: &Calls, call: &Call, response: &HttpResponse) {
+    /// Moves the account to `needs_reauth` after the vendor refused its credentials to `what`.
+    pub async fn needs_reauth(&self, calls: &Calls, what: &str, status: u16) {
         let Ok(Some(current)) = calls.store.account(&self.account.id).await else {
             return;
         };
@@ -308,8 +335,8 @@ impl CallContext {
         )
         .with_detail(StatusDetail::new(
             Phase::Call,
-            format!("{}.{}", call.resource, call.method),
-            format!("vendor answered {} to the account's credentials", response.status),
+            what.to_owned(),
+            format!("vendor answered {status} to the account's credentials"),
         ));
         if let Err(e) = calls.store.transition(&t).await {
             emit!(WARN, CALL_NEEDS_REAUTH_FAILED, account = %self.account.id, error = %e);

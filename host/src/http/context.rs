@@ -15,6 +15,11 @@ use super::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Marks a response as the vendor's own (passthrough): its error statuses and bodies are the
+/// vendor's, passed through unchanged rather than normalized.
+#[derive(Debug, Clone, Copy)]
+pub struct VendorAnswer;
+
 /// Assigns a request id, writes error bodies, and normalizes framework rejections.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = format!("req_{}", uuid::Uuid::new_v4().simple());
@@ -22,6 +27,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(e) => Some(e),
+        None if response.extensions().get::<VendorAnswer>().is_some() => None,
         None if response.status().is_client_error() || response.status().is_server_error() => {
             Some(rejection_error(response.status()))
         }

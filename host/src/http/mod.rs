@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::accounts::Accounts;
 use crate::calls::Calls;
@@ -26,7 +26,9 @@ use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::webhooks::{Endpoints, Inbound};
 use error::ApiError;
-use routes::{accounts, connectors, endpoints, health, monitoring, oauth, proxy, unified, webhooks};
+use routes::{
+    accounts, connectors, endpoints, health, monitoring, oauth, passthrough, proxy, unified, webhooks,
+};
 
 /// The services the routes call.
 #[derive(Debug, Clone)]
@@ -134,6 +136,8 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
                 .delete(proxy::item)
                 .post(proxy::item),
         )
+        .route("/passthrough/{account}", any(passthrough::forward))
+        .route("/passthrough/{account}/{*path}", any(passthrough::forward))
         .route(
             "/unified/{model}/{resource}",
             get(unified::collection).post(unified::collection),

@@ -98,6 +98,17 @@ pub(crate) enum Fault {
     Forbidden,
 }
 
+impl Fault {
+    /// The status a vendor without GitHub's 403 dialect answers for this fault.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            Fault::Status(s) => s,
+            Fault::SecondaryLimit { .. } => 429,
+            Fault::Forbidden => 403,
+        }
+    }
+}
+
 /// The rate-limit window as seen by one request, after that request was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RateSnapshot {

@@ -137,13 +137,30 @@ impl Store {
 /// strings: contacts from `"101"`, companies from `"5001"`, in creation order.
 #[derive(Clone, Debug)]
 pub struct HubSpotMock {
-    token: Arc<str>,
+    tokens: Tokens,
     harness: Harness,
     store: Arc<Mutex<Store>>,
     numeric_ids: Arc<std::sync::atomic::AtomicBool>,
 }
 
 common_knobs!(HubSpotMock);
+
+/// The access tokens the mock accepts: one private-app token, or whatever an authorization
+/// server says it issued (OAuth tests).
+#[derive(Clone)]
+enum Tokens {
+    One(Arc<str>),
+    Issued(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::One(_) => f.write_str("Tokens::One(..)"),
+            Self::Issued(_) => f.write_str("Tokens::Issued(..)"),
+        }
+    }
+}
 
 const FIRST_NAMES: [&str; 10] = [
     "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Radia", "Linus",
@@ -180,7 +197,7 @@ impl HubSpotMock {
             seeded: 0,
         };
         HubSpotMock {
-            token: Arc::from(valid_token),
+            tokens: Tokens::One(Arc::from(valid_token)),
             harness: Harness::new(DEFAULT_BURST),
             store: Arc::new(Mutex::new(Store {
                 contacts: table(ObjectType::Contacts),
@@ -190,10 +207,26 @@ impl HubSpotMock {
         }
     }
 
+    /// A mock with no records that accepts the Bearer tokens `issued` says are live (an OAuth
+    /// provider mock's access tokens, which rotate on refresh).
+    pub fn accepting(issued: impl Fn(&str) -> bool + Send + Sync + 'static) -> HubSpotMock {
+        HubSpotMock {
+            tokens: Tokens::Issued(Arc::new(issued)),
+            ..HubSpotMock::new("")
+        }
+    }
+
     /// Ships a breaking change, as vendors do unannounced: from now on (`true`) record `id`s
     /// are JSON numbers instead of the strings HubSpot documents (for schema-drift tests).
     pub fn ship_numeric_ids(&self, on: bool) {
         self.numeric_ids.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn accepts(&self, token: &str) -> bool {
+        match &self.tokens {
+            Tokens::One(t) => token == &**t,
+            Tokens::Issued(check) => check(token),
+        }
     }
 
     fn render(&self, obj: &CrmObject, props: &[String]) -> Value {
@@ -386,17 +419,13 @@ impl Vendor for HubSpotMock {
 
     fn reject_unauthenticated(&self, ctx: &Ctx) -> Option<Response> {
         match common::authorization_credential(ctx, &["Bearer"]) {
-            Some(t) if t == &*self.token => None,
+            Some(t) if !t.is_empty() && self.accepts(t) => None,
             _ => Some(error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION")),
         }
     }
 
     fn fault_response(&self, fault: Fault, _ctx: &Ctx) -> (Response, bool) {
-        let status = match fault {
-            Fault::Status(s) => s,
-            Fault::SecondaryLimit { .. } => 429,
-            Fault::Forbidden => 403,
-        };
+        let status = fault.status();
         let resp = match status {
             400 => validation_error("Invalid input JSON on line 1, column 1"),
             401 => error(401, AUTH_MESSAGE, "INVALID_AUTHENTICATION"),

@@ -1,7 +1,7 @@
 //! Faithful mock servers of the vendor APIs Patchbay's end-to-end tests talk to.
 //!
 //! Each vendor module owns one mock (`HubSpotMock`, `GitHubMock`, `PipedriveMock`,
-//! `LinearMock`) that reproduces the documented request/response shapes, authentication
+//! `LinearMock`, `StripeMock`) that reproduces the documented request/response shapes, authentication
 //! failures, pagination and rate-limit signalling of the real API closely enough that a
 //! connector which passes against the mock should pass against the vendor. [`common`] owns
 //! the knobs every mock shares (failure injection, latency, request recording, rate-limit
@@ -14,6 +14,7 @@ pub mod linear;
 pub mod oauth_provider;
 pub mod pipedrive;
 pub mod server;
+pub mod stripe;
 
 pub use common::RecordedRequest;
 pub use github::GitHubMock;
@@ -22,6 +23,7 @@ pub use linear::LinearMock;
 pub use oauth_provider::{OAuthProviderMock, ProviderStats};
 pub use pipedrive::PipedriveMock;
 pub use server::MockServer;
+pub use stripe::StripeMock;
 
 #[cfg(test)]
 mod test_util;

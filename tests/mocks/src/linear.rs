@@ -294,11 +294,7 @@ impl Vendor for LinearMock {
     }
 
     fn fault_response(&self, fault: Fault, _ctx: &Ctx) -> (Response, bool) {
-        let status = match fault {
-            Fault::Status(s) => s,
-            Fault::SecondaryLimit { .. } => 429,
-            Fault::Forbidden => 403,
-        };
+        let status = fault.status();
         // ⚠ Linear documents none of these bodies; 5xx from its edge may not even be JSON.
         let (message, code, kind) = match status {
             401 => return (auth_error(401), false),

@@ -276,11 +276,7 @@ impl Vendor for OAuthProviderMock {
 
     /// Never reached: injected failures are `/token`-only and live in the provider state.
     fn fault_response(&self, fault: Fault, _ctx: &Ctx) -> (Response, bool) {
-        let status = match fault {
-            Fault::Status(s) => s,
-            Fault::SecondaryLimit { .. } => 429,
-            Fault::Forbidden => 403,
-        };
+        let status = fault.status();
         (injected_token_failure(status), false)
     }
 

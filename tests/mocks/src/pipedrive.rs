@@ -250,11 +250,7 @@ impl Vendor for PipedriveMock {
     }
 
     fn fault_response(&self, fault: Fault, ctx: &Ctx) -> (Response, bool) {
-        let status = match fault {
-            Fault::Status(s) => s,
-            Fault::SecondaryLimit { .. } => 429,
-            Fault::Forbidden => 403,
-        };
+        let status = fault.status();
         let resp = match status {
             400 => failure(400, "Bad request"),
             401 => unauthorized(),

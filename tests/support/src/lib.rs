@@ -231,3 +231,33 @@ pub fn write_acme_connector(dir: &Path, provider_url: &str, default_expires_in: 
         }),
     );
 }
+
+/// Runs the Python script at `script` (relative to the repository's `tests/`) with `args`,
+/// `input` as JSON on stdin, and returns its stdout; a non-zero exit fails the test with
+/// `what` and the script's output.
+pub fn run_python(script: &str, args: &[&str], input: &Value, what: &str) -> String {
+    use std::io::Write;
+    let path = bundled_connectors().join("../tests").join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -16,6 +16,7 @@ mod lifecycle;
 mod linear;
 mod monitoring;
 mod oauth_server;
+mod passthrough;
 mod pipedrive;
 mod sandbox;
 mod webhook_vectors;

@@ -239,29 +239,13 @@ async fn a_signed_batch_is_stored_processed_once_and_delivered_signed() {
 
 /// Verifies one delivery with the reference `standardwebhooks` Python package.
 fn cross_check_with_standardwebhooks(d: &patchbay_tests::receiver::Delivery, secret: &str) {
-    let script = patchbay_tests::bundled_connectors().join("../tests/webhook-vectors/verify_outbound.py");
     let input = json!({"secret": secret, "headers": {"webhook-id": d.id, "webhook-timestamp": d.timestamp,
         "webhook-signature": d.signature}, "body": d.raw});
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "standardwebhooks refused the delivery: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    patchbay_tests::run_python(
+        "webhook-vectors/verify_outbound.py",
+        &[],
+        &input,
+        "standardwebhooks refused the delivery",
     );
 }
 

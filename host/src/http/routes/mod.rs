@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod health;
 pub mod monitoring;
 pub mod oauth;
+pub mod passthrough;
 pub mod proxy;
 pub mod unified;
 pub mod webhooks;

@@ -1,0 +1,77 @@
+//! `/passthrough/{integrated_account_id}/{vendor path}`: the caller's own vendor request, for
+//! vendor SDKs pointed at the host. Every method; the answer is the vendor's, streamed.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::accounts::Principal;
+use crate::calls::passthrough::end_to_end;
+use crate::calls::{Calls, Forwarded, PassthroughRequest};
+use crate::http::context::VendorAnswer;
+use crate::http::error::{ApiError, set_headers};
+use crate::telemetry::Metrics;
+
+/// The metrics' `model` label of passthrough calls (they name no resource).
+const MODEL: &str = "passthrough";
+
+/// Any method on `/passthrough/{account}` or `/passthrough/{account}/{*path}`.
+pub async fn forward(
+    State(calls): State<Arc<Calls>>,
+    State(metrics): State<Arc<Metrics>>,
+    Extension(p): Extension<Principal>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // The path as received, still percent-encoded: `%2F` in a GitLab project id stays one segment.
+    let rest = uri.path().strip_prefix("/passthrough/").unwrap_or_default();
+    let (account, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = PassthroughRequest {
+        account_id: account.to_owned(),
+        method,
+        path: path.to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+    };
+    match calls.passthrough(&p, request).await {
+        Ok(forwarded) => {
+            let f = &forwarded.call_for;
+            metrics.request("passthrough", MODEL, &f.connector, &f.tenant, forwarded.code);
+            Ok(forwarded.into_response())
+        }
+        Err(failure) => {
+            let (connector, tenant) = failure
+                .call_for
+                .as_ref()
+                .map_or(("unknown".into(), "unknown".into()), |f| {
+                    (f.connector.clone(), f.tenant.clone())
+                });
+            let e = ApiError::from(failure);
+            metrics.request("passthrough", MODEL, &connector, &tenant, e.code().as_str());
+            Err(e)
+        }
+    }
+}
+
+impl IntoResponse for Forwarded {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut headers = end_to_end(self.response.headers());
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+        let mut extra = self.rate_limit.headers(throttled);
+        extra.push(("patchbay-connector-version", self.served_by));
+        set_headers(&mut headers, extra);
+        let mut response = Response::new(Body::from_stream(self.response.bytes_stream()));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response.extensions_mut().insert(VendorAnswer);
+        response
+    }
+}
