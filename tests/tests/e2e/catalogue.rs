@@ -2,7 +2,7 @@
 //! connect form each needs; the published catalogue table matches the manifests; token-answer
 //! fields become account context and the API base URL (Salesforce's `instance_url`); account
 //! states say what failed (a refused credential is `validation_error` even when a post-install
-//! step saw it) and state refusals are one 409.
+//! step saw it) and state refusals are one 409; Salesforce and HubSpot connect by OAuth.
 
 use patchbay::connectors::catalogue;
 use patchbay_tests::mocks::{HubSpotMock, MockServer, OAuthProviderMock};
@@ -59,7 +59,7 @@ async fn connectors_list_every_auth_method_with_its_connect_form() {
     );
     assert_eq!(
         oauth["oauth2"]["token_url"],
-        "https://api.hubapi.com/oauth/v1/token"
+        "https://api.hubapi.com/oauth/2026-03/token"
     );
     let token = methods
         .iter()
@@ -307,4 +307,120 @@ async fn salesforce_connects_by_oauth_and_calls_the_instance_its_token_answer_na
         refreshed.body["context"]["instance_url"],
         instance.base_url().as_str()
     );
+}
+
+/// The form fields of a recorded token request.
+fn token_form(r: &patchbay_tests::mocks::RecordedRequest) -> std::collections::HashMap<String, String> {
+    let raw = r.body.as_ref().and_then(|b| b.as_str()).unwrap_or_default();
+    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+}
+
+#[tokio::test]
+async fn hubspot_connects_by_oauth_refreshes_and_needs_reauth_when_uninstalled() {
+    // HubSpot's documented token answer (changelog of 2025-08-18): `hub_id` and `scopes` next
+    // to a 30-minute `expires_in`; the refresh token does not rotate.
+    let provider = OAuthProviderMock::new("hs-client", "hs-secret");
+    provider.set_lifetime(1800);
+    provider.set_rotation(false);
+    provider
+        .set_extra_token_fields(json!({"hub_id": 62515, "scopes": ["oauth", "crm.objects.contacts.read"]}));
+    let oauth = MockServer::spawn(provider.router()).await;
+    let issued = provider.clone();
+    let hubspot = HubSpotMock::accepting(move |t| issued.is_live_access_token(t));
+    hubspot.seed(3);
+    let api = MockServer::spawn(hubspot.router()).await;
+
+    // The bundled manifest, with its API root pointed at the simulation.
+    let dir = scratch_dir("hubspot-oauth");
+    copy_connectors(&dir);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("hubspot.json")).unwrap()).unwrap();
+    manifest["base_url"] = json!(api.base_url());
+    write_connector(&dir, &manifest);
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        ..Default::default()
+    })
+    .await;
+    let app = json!({"client_id": "hs-client", "client_secret": "hs-secret",
+        "authorize_url": format!("{}/authorize", oauth.base_url()), "token_url": format!("{}/token", oauth.base_url())});
+    host.put_oauth_app("hubspot", app).await;
+
+    let started = start_connect(&host, "hubspot").await;
+    let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["client_id"], "hs-client");
+    assert_eq!(
+        q["scope"],
+        "oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read crm.objects.companies.write"
+    );
+    assert_eq!(q["code_challenge_method"], "S256");
+    let back = run_authorization(authorize.as_str()).await;
+    let get = |k: &str| back.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("status").as_deref(), Some("active"), "{back:?}");
+    let id = get("integrated_account_id").unwrap();
+
+    // The code exchange: client credentials in the body (HubSpot's form), the PKCE verifier.
+    let token_requests = || {
+        provider
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/token"))
+            .collect::<Vec<_>>()
+    };
+    let exchange = token_form(&token_requests()[0]);
+    assert_eq!(exchange["grant_type"], "authorization_code");
+    assert_eq!(exchange["client_secret"], "hs-secret");
+    assert!(exchange.contains_key("code_verifier"), "{exchange:?}");
+
+    let account = host.get(&format!("/integrated-accounts/{id}")).await;
+    assert_eq!(account.body["auth_method"], "oauth2", "{}", account.body);
+    // `hub_id` from the token answer; the post-install step read the same portal.
+    assert_eq!(account.body["context"]["portal_id"], 62515, "{}", account.body);
+    let expires_in = |a: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(a["token_expires_at"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+            - chrono::Utc::now().timestamp()
+    };
+    assert!(
+        (1700..=1800).contains(&expires_in(&account.body)),
+        "{}",
+        account.body
+    );
+    let list = host
+        .get(&format!("/unified/crm/contacts?integrated_account_id={id}"))
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body["result"].as_array().unwrap().len(), 3, "{}", list.body);
+    let bearer = |r: &patchbay_tests::mocks::RecordedRequest| r.header("authorization").map(str::to_owned);
+    let first_token = bearer(hubspot.requests().last().unwrap()).unwrap();
+
+    // A refresh: a new access token with a new 30 minutes, the same refresh token sent again.
+    let refreshed = host.refresh(&id).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(refreshed.body["status"], "active");
+    assert!(
+        (1700..=1800).contains(&expires_in(&refreshed.body)),
+        "{}",
+        refreshed.body
+    );
+    let refresh = token_form(token_requests().last().unwrap());
+    assert_eq!(refresh["grant_type"], "refresh_token");
+    assert_eq!(refresh["client_id"], "hs-client");
+    let again = host
+        .get(&format!("/proxy/contacts?integrated_account_id={id}&limit=1"))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let second_token = bearer(hubspot.requests().last().unwrap()).unwrap();
+    assert_ne!(first_token, second_token, "calls use the refreshed token");
+
+    // The customer uninstalls the app: the vendor's 401, a refused refresh, `needs_reauth`.
+    provider.revoke_all();
+    let refused = host
+        .get(&format!("/proxy/contacts?integrated_account_id={id}"))
+        .await;
+    refused.error(401, "remote_unauthorized");
+    assert_eq!(host.status(&id).await, "needs_reauth");
+    let _ = (oauth, api);
 }
