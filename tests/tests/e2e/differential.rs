@@ -79,8 +79,19 @@ async fn fetch(http: &reqwest::Client, req: &HttpRequest) -> HttpResponse {
 }
 
 /// Outcomes compared field by field (rate limit, payload or failure with its body).
+/// Equal outcomes; a reset or retry-after given as an epoch (GitHub's `x-ratelimit-reset`) is
+/// turned into seconds from the clock at evaluation, so the two runs may straddle a second.
 fn same_outcome(a: &Outcome, b: &Outcome) -> bool {
-    a.rate_limit == b.rate_limit && a.result == b.result
+    let near = |x: Option<u64>, y: Option<u64>| match (x, y) {
+        (Some(x), Some(y)) => x.abs_diff(y) <= 1,
+        (x, y) => x == y,
+    };
+    let (ra, rb) = (&a.rate_limit, &b.rate_limit);
+    ra.limit == rb.limit
+        && ra.remaining == rb.remaining
+        && near(ra.reset, rb.reset)
+        && near(ra.retry_after, rb.retry_after)
+        && a.result == b.result
 }
 
 /// Runs one call both ways; returns the native outcome (and checks the pages that follow).
