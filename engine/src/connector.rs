@@ -31,6 +31,8 @@ pub struct Connector {
     pub(crate) unified: BTreeMap<(String, String), BTreeMap<String, CompiledUnified>>,
     pub(crate) lifecycle: CompiledLifecycle,
     pub(crate) webhooks: Option<crate::webhook::CompiledWebhooks>,
+    /// Record shapes declared by `response_schema`, by resource.
+    pub(crate) declared_shapes: BTreeMap<String, crate::shape::Shape>,
 }
 
 /// A compiled method of a resource.
@@ -301,6 +303,25 @@ impl Connector {
             }
         }
 
+        let mut declared_shapes = BTreeMap::new();
+        for (rname, r) in &manifest.resources {
+            if let Some(schema) = &r.response_schema {
+                match crate::shape::Shape::from_schema(schema) {
+                    Ok(shape) => {
+                        declared_shapes.insert(rname.clone(), shape);
+                    }
+                    Err((at, message)) => {
+                        let base = format!("$.resources.{rname}.response_schema");
+                        let path = if at.is_empty() {
+                            base
+                        } else {
+                            format!("{base}.{at}")
+                        };
+                        cx.problem(path, message);
+                    }
+                }
+            }
+        }
         let lifecycle = compile_lifecycle(&mut cx, manifest.lifecycle.as_ref(), &resources);
         let webhooks = manifest
             .webhooks
@@ -321,7 +342,13 @@ impl Connector {
             unified,
             lifecycle,
             webhooks,
+            declared_shapes,
         })
+    }
+
+    /// The record shape `resource` declares with `response_schema`, if any.
+    pub fn declared_shape(&self, resource: &str) -> Option<&crate::shape::Shape> {
+        self.declared_shapes.get(resource)
     }
 
     /// The compiled `webhooks` section, if the manifest has one.

@@ -398,6 +398,13 @@ pub enum ParamLocation {
 pub struct Resource {
     /// Methods by name: `list`, `get`, `create`, `update`, `delete`, or custom names.
     pub methods: BTreeMap<String, Method>,
+    /// A JSON Schema of one vendor record as `records`/`record` select it (`type`, `properties`,
+    /// `required`, `items`, `additionalProperties`, `nullable`, `anyOf`/`oneOf` of types). When
+    /// declared it is the schema-drift baseline from the first sample on, instead of the first
+    /// sampled answers: required fields can go missing, declared types can change, and keys an
+    /// object does not declare count as added unless it says `additionalProperties`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<Value>,
 }
 
 /// HTTP methods a connector method may use.

@@ -49,6 +49,10 @@ pub struct Shape {
     pub records: u64,
     /// Fields by path.
     pub fields: BTreeMap<String, Field>,
+    /// Object paths (`""` for the record itself) whose undeclared keys are no drift: a declared
+    /// response schema's objects with `additionalProperties` (true or a schema).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<String>,
 }
 
 /// How a field differs from the baseline.
@@ -158,6 +162,7 @@ impl Shape {
         }
         for (path, seen) in &observed.fields {
             match self.fields.get(path) {
+                None if self.is_open_at(path) => {}
                 None => out.push(FieldDrift {
                     path: path.clone(),
                     kind: DriftKind::Added,
@@ -194,6 +199,161 @@ impl Shape {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         out
     }
+}
+
+impl Shape {
+    /// Whether `path` lies under an open object (or an array of them) of a declared schema.
+    fn is_open_at(&self, path: &str) -> bool {
+        self.open.iter().any(|o| {
+            o.is_empty()
+                || path
+                    .strip_prefix(o.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with("[]"))
+        })
+    }
+
+    /// The shape a response schema declares for one record (JSON Schema: `type`, `properties`,
+    /// `required`, `items`, `additionalProperties`, `nullable`, `anyOf`/`oneOf` of types), as a
+    /// complete baseline: a required field (every ancestor required too) can go missing, a
+    /// declared type can change, and keys an object does not declare are `added` unless it says
+    /// `additionalProperties`. An error names the offending path under the schema
+    /// (`properties.id.type`) and what is wrong.
+    pub fn from_schema(schema: &Value) -> Result<Shape, (String, String)> {
+        let mut shape = Shape {
+            records: 1,
+            ..Shape::default()
+        };
+        declare(schema, "", "", true, 0, &mut shape)?;
+        Ok(shape)
+    }
+}
+
+/// JSON Schema type names as shape type names (`integer` is a JSON number).
+fn schema_types(schema: &Value, at: &str) -> Result<Vec<String>, (String, String)> {
+    let mut types = Vec::new();
+    let mut add = |t: &Value, at: String| -> Result<(), (String, String)> {
+        let name = match t.as_str() {
+            Some("integer") => "number",
+            Some(t @ ("null" | "boolean" | "number" | "string" | "array" | "object")) => t,
+            _ => return Err((at, format!("{t} is not a JSON Schema type"))),
+        };
+        if !types.iter().any(|x| x == name) {
+            types.push(name.to_owned());
+        }
+        Ok(())
+    };
+    match schema.get("type") {
+        None => {}
+        Some(Value::Array(list)) => {
+            for (i, t) in list.iter().enumerate() {
+                add(t, format!("{at}type[{i}]"))?;
+            }
+        }
+        Some(t) => add(t, format!("{at}type"))?,
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(variants) = schema.get(key) {
+            let Some(variants) = variants.as_array() else {
+                return Err((format!("{at}{key}"), "must be an array of schemas".into()));
+            };
+            for (i, v) in variants.iter().enumerate() {
+                for t in schema_types(v, &format!("{at}{key}[{i}]."))? {
+                    add(&Value::String(t), String::new())?;
+                }
+            }
+        }
+    }
+    if schema.get("nullable") == Some(&Value::Bool(true))
+        && !types.is_empty()
+        && !types.iter().any(|t| t == "null")
+    {
+        types.push("null".to_owned());
+    }
+    types.sort();
+    Ok(types)
+}
+
+/// Declares the fields under `schema` (the value at `path`, `at` its place in the schema).
+fn declare(
+    schema: &Value,
+    path: &str,
+    at: &str,
+    required: bool,
+    depth: usize,
+    shape: &mut Shape,
+) -> Result<(), (String, String)> {
+    if !schema.is_object() {
+        return Err((
+            at.trim_end_matches('.').to_owned(),
+            "must be a schema object".into(),
+        ));
+    }
+    if depth >= MAX_DEPTH || shape.fields.len() >= MAX_PATHS {
+        return Ok(());
+    }
+    schema_types(schema, at)?;
+    let names: Vec<&str> = match schema.get("required") {
+        None => Vec::new(),
+        Some(Value::Array(r)) if r.iter().all(Value::is_string) => {
+            r.iter().filter_map(Value::as_str).collect()
+        }
+        Some(_) => {
+            return Err((
+                format!("{at}required"),
+                "must be an array of property names".into(),
+            ));
+        }
+    };
+    if let Some(props) = schema.get("properties") {
+        let Some(props) = props.as_object() else {
+            return Err((format!("{at}properties"), "must be an object of schemas".into()));
+        };
+        for (name, child) in props {
+            let child_path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            let child_at = format!("{at}properties.{name}.");
+            let child_required = required && names.contains(&name.as_str());
+            let types = schema_types(child, &child_at)?;
+            shape.fields.insert(
+                child_path.clone(),
+                Field {
+                    types,
+                    present: u64::from(child_required),
+                    example: None,
+                },
+            );
+            declare(child, &child_path, &child_at, child_required, depth + 1, shape)?;
+        }
+    }
+    match schema.get("additionalProperties") {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true) | Value::Object(_)) => shape.open.push(path.to_owned()),
+        Some(_) => {
+            return Err((
+                format!("{at}additionalProperties"),
+                "must be a boolean or a schema".into(),
+            ));
+        }
+    }
+    // A record is an object: `items` means something only below it.
+    if let Some(items) = schema.get("items").filter(|_| !path.is_empty()) {
+        let item_path = format!("{path}[]");
+        let types = schema_types(items, &format!("{at}items."))?;
+        shape.fields.insert(
+            item_path.clone(),
+            Field {
+                types,
+                present: 0,
+                example: None,
+            },
+        );
+        // Array elements are never required of every record.
+        declare(items, &item_path, &format!("{at}items."), false, depth + 1, shape)?;
+    }
+    Ok(())
 }
 
 /// Calls `f` with every (path, value) under `v`; the root itself is not a field.
@@ -239,6 +399,55 @@ fn example(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_declared_schema_is_a_complete_baseline() {
+        let declared = Shape::from_schema(&json!({
+            "type": "object",
+            "required": ["id", "properties"],
+            "properties": {
+                "id": {"type": "string"},
+                "archived": {"type": "boolean"},
+                "properties": {"type": "object", "additionalProperties": true, "required": ["email"],
+                    "properties": {"email": {"type": ["string", "null"]}}},
+                "tags": {"type": "array", "items": {"type": "integer"}}
+            }
+        }))
+        .unwrap();
+        assert_eq!(declared.fields["tags[]"].types, ["number"]);
+        // As declared: nothing drifts, whatever keys sit under the open `properties`.
+        let fine = Shape::of(&[json!({"id": "1", "properties": {"email": null, "city": "x"}, "tags": [1]})]);
+        assert_eq!(declared.compare(&fine), vec![]);
+        let off = Shape::of(&[json!({"id": 1, "archived": "no", "extra": true, "tags": ["a"]})]);
+        let drifts = declared.compare(&off);
+        let kinds: Vec<(&str, DriftKind)> = drifts.iter().map(|d| (d.path.as_str(), d.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("archived", DriftKind::TypeChanged),
+                ("extra", DriftKind::Added),
+                ("id", DriftKind::TypeChanged),
+                ("properties", DriftKind::Missing),
+                ("properties.email", DriftKind::Missing),
+                ("tags[]", DriftKind::TypeChanged),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_schema_names_its_path() {
+        let err = |s: Value| Shape::from_schema(&s).unwrap_err();
+        assert_eq!(
+            err(json!({"properties": {"id": {"type": "text"}}})).0,
+            "properties.id.type"
+        );
+        assert_eq!(err(json!({"properties": {"id": 3}})).0, "properties.id");
+        assert_eq!(err(json!({"required": "id"})).0, "required");
+        assert_eq!(
+            err(json!({"properties": {"a": {"items": {"type": ["string", 1]}}}})).0,
+            "properties.a.items.type[1]"
+        );
+    }
 
     #[test]
     fn paths_and_types() {

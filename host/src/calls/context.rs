@@ -313,7 +313,8 @@ impl CallContext {
                 Ok(Payload::Single(record)) => vec![record],
             };
             let connector = live.connector.name();
-            if let Err(e) = drift.observe(connector, &call.resource, &records).await {
+            let declared = live.connector.declared_shape(&call.resource);
+            if let Err(e) = drift.observe(connector, &call.resource, declared, &records).await {
                 emit!(WARN, MONITORING_DRIFT_FAILED, connector = %connector, resource = %call.resource, error = %e);
             }
         });

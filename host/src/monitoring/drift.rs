@@ -46,6 +46,10 @@ pub struct ResourceDrift {
     pub baseline_records: u64,
     /// Samples compared since the baseline was complete or last accepted.
     pub samples: u64,
+    /// Where the baseline came from: `response_schema` (the manifest declares the record shape),
+    /// `samples` (learned from the first sampled answers) or `accepted` (read back from the
+    /// database: learned or accepted before).
+    pub baseline_source: &'static str,
     /// When the last sample was taken (RFC 3339).
     pub last_sample: Option<String>,
     /// Drifted fields, by path.
@@ -57,6 +61,7 @@ struct Resource {
     last_sample: Option<Instant>,
     /// `None` until read from the database.
     baseline: Option<(Shape, u64)>,
+    baseline_source: &'static str,
     samples: u64,
     last_sample_at: Option<i64>,
     drifts: BTreeMap<(String, DriftKind), (FieldDrift, i64, i64, u64)>,
@@ -95,10 +100,13 @@ impl Drift {
     }
 
     /// Folds sampled records in: into the baseline while it is learning, else compared to it.
+    /// A baseline in the database (learned or accepted earlier) comes first, then the shape the
+    /// manifest declares (`declared`, complete from the first sample), then learning.
     pub async fn observe(
         &self,
         connector: &str,
         resource: &str,
+        declared: Option<&Shape>,
         records: &[Value],
     ) -> Result<(), StoreError> {
         if records.is_empty() {
@@ -113,7 +121,13 @@ impl Drift {
                 stored.and_then(|(json, n)| serde_json::from_str::<Shape>(&json).ok().map(|s| (s, n)));
             self.lock_resource(&key, |r| {
                 if r.baseline.is_none() {
-                    r.baseline = Some(parsed.unwrap_or_default());
+                    let (baseline, source) = match (parsed, declared) {
+                        (Some(stored), _) => (stored, "accepted"),
+                        (None, Some(d)) => ((d.clone(), LEARNING_SAMPLES), "response_schema"),
+                        (None, None) => (Default::default(), "samples"),
+                    };
+                    r.baseline = Some(baseline);
+                    r.baseline_source = source;
                 }
             });
         }
@@ -180,6 +194,7 @@ impl Drift {
                 }
                 r.drifts.clear();
                 r.samples = 0;
+                r.baseline_source = "accepted";
                 accepted.push((c.clone(), resource.clone(), baseline.clone(), *n));
             }
         }
@@ -202,6 +217,7 @@ impl Drift {
                     baseline_samples: *n,
                     baseline_records: baseline.records,
                     samples: r.samples,
+                    baseline_source: r.baseline_source,
                     last_sample: r.last_sample_at.and_then(rfc3339),
                     fields: r
                         .drifts

@@ -433,6 +433,7 @@ async fn a_vendor_changing_a_field_type_shows_as_drift_until_accepted() {
     let steady = contacts_drift_until(&host, "a compared sample", |c| c["samples"] == 1).await;
     assert_eq!(steady["fields"], json!([]), "{steady}");
     assert_eq!(steady["baseline_records"], 9);
+    assert_eq!(steady["baseline_source"], "samples");
 
     // The vendor ships ids as numbers: a type change on `id`, nothing else.
     mock.ship_numeric_ids(true);
@@ -486,7 +487,69 @@ async fn a_vendor_changing_a_field_type_shows_as_drift_until_accepted() {
         restarted["baseline_samples"], 3,
         "the baseline was read back, not learned again"
     );
+    assert_eq!(restarted["baseline_source"], "accepted");
     assert_eq!(restarted["fields"], json!([]), "{restarted}");
+}
+
+#[tokio::test]
+async fn a_declared_response_schema_is_the_drift_baseline_from_the_first_sample() {
+    // HubSpot's contact object as its CRM v3 reference documents it: `id` a string, the
+    // requested `properties` (any keys) and the timestamps; `archived` a boolean.
+    let dir = scratch_dir("drift-declared");
+    patchbay_tests::copy_connectors(&dir);
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("hubspot.json")).unwrap()).unwrap();
+    manifest["resources"]["contacts"]["response_schema"] = json!({
+        "type": "object",
+        "required": ["id", "properties", "createdAt", "updatedAt", "archived"],
+        "properties": {
+            "id": {"type": "string"},
+            "properties": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+            "createdAt": {"type": "string"},
+            "updatedAt": {"type": "string"},
+            "archived": {"type": "boolean"},
+            "archivedAt": {"type": "string"}
+        }
+    });
+    patchbay_tests::write_connector(&dir, &manifest);
+    let (host, mock, _server, acct) = Host::with_vendor_options::<HubSpotMock>(HostOptions {
+        connectors: Some(dir.clone()),
+        tweak: Some(tweak),
+        ..Default::default()
+    })
+    .await
+    .into_parts();
+    mock.seed(4);
+    let list = format!("/proxy/contacts?integrated_account_id={acct}&limit=3");
+
+    // The first sample is already a comparison, and the documented shape matches the vendor.
+    assert_eq!(host.get(&list).await.status, 200);
+    let first = contacts_drift_until(&host, "the first compared sample", |c| c["samples"] == 1).await;
+    assert_eq!(first["baseline_source"], "response_schema", "{first}");
+    assert_eq!(first["fields"], json!([]), "{first}");
+
+    // Numeric ids break the declared type at once (no learning phase to absorb them).
+    mock.ship_numeric_ids(true);
+    assert_eq!(host.get(&list).await.status, 200);
+    let drifted = contacts_drift_until(&host, "the type change", |c| {
+        c["fields"].as_array().is_some_and(|f| !f.is_empty())
+    })
+    .await;
+    assert_eq!(drifted["fields"].as_array().unwrap().len(), 1, "{drifted}");
+    assert_eq!(drifted["fields"][0]["path"], "id");
+    assert_eq!(drifted["fields"][0]["kind"], "type_changed");
+    assert_eq!(drifted["fields"][0]["expected"], json!(["string"]));
+
+    // A broken schema is refused with its JSON path, and the previous version stays live.
+    manifest["version"] = json!("9.9.9");
+    manifest["resources"]["contacts"]["response_schema"]["properties"]["id"]["type"] = json!("text");
+    let refused = host.put_connector("hubspot", manifest).await;
+    let e = refused.error(400, "invalid_request");
+    assert_eq!(
+        e["details"]["problems"][0]["path"], "$.resources.contacts.response_schema.properties.id.type",
+        "{e}"
+    );
+    assert_eq!(host.get(&list).await.status, 200);
 }
 
 /// Metric names in a file: `patchbay_…` tokens that are not recording-rule names (`a:b`).
