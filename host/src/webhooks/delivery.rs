@@ -219,7 +219,7 @@ impl Deliverer {
         .to_string();
         let started = Instant::now();
         let sent_at = now_ms();
-        let answer = self.send(&endpoint, &d.event_id, body).await;
+        let answer = self.send(endpoint, &d.event_id, body).await;
         let took = started.elapsed();
         let duration_ms = took.as_millis() as i64;
         let now = now_ms();
@@ -227,7 +227,7 @@ impl Deliverer {
             Ok((status, excerpt, retry_after)) => (Some(status), Some(excerpt), None, retry_after),
             Err(e) => (None, None, Some(e), None),
         };
-        let outcome = self.decide(&endpoint, attempt, status, retry_after, now);
+        let outcome = self.decide(endpoint, attempt, status, retry_after, now);
         let next_attempt_at = match &outcome {
             AttemptOutcome::Retry(at) => Some(*at),
             _ => None,
