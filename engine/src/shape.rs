@@ -273,7 +273,8 @@ fn schema_types(schema: &Value, at: &str) -> Result<Vec<String>, (String, String
     Ok(types)
 }
 
-/// Declares the fields under `schema` (the value at `path`, `at` its place in the schema).
+/// Declares the fields under `schema` (the value at `path`, `at` its place in the schema);
+/// returns the types `schema` allows at `path`.
 fn declare(
     schema: &Value,
     path: &str,
@@ -281,17 +282,17 @@ fn declare(
     required: bool,
     depth: usize,
     shape: &mut Shape,
-) -> Result<(), (String, String)> {
+) -> Result<Vec<String>, (String, String)> {
     if !schema.is_object() {
         return Err((
             at.trim_end_matches('.').to_owned(),
             "must be a schema object".into(),
         ));
     }
+    let types = schema_types(schema, at)?;
     if depth >= MAX_DEPTH || shape.fields.len() >= MAX_PATHS {
-        return Ok(());
+        return Ok(types);
     }
-    schema_types(schema, at)?;
     let names: Vec<&str> = match schema.get("required") {
         None => Vec::new(),
         Some(Value::Array(r)) if r.iter().all(Value::is_string) => {
@@ -316,16 +317,15 @@ fn declare(
             };
             let child_at = format!("{at}properties.{name}.");
             let child_required = required && names.contains(&name.as_str());
-            let types = schema_types(child, &child_at)?;
+            let types = declare(child, &child_path, &child_at, child_required, depth + 1, shape)?;
             shape.fields.insert(
-                child_path.clone(),
+                child_path,
                 Field {
                     types,
                     present: u64::from(child_required),
                     example: None,
                 },
             );
-            declare(child, &child_path, &child_at, child_required, depth + 1, shape)?;
         }
     }
     match schema.get("additionalProperties") {
@@ -341,19 +341,18 @@ fn declare(
     // A record is an object: `items` means something only below it.
     if let Some(items) = schema.get("items").filter(|_| !path.is_empty()) {
         let item_path = format!("{path}[]");
-        let types = schema_types(items, &format!("{at}items."))?;
+        // Array elements are never required of every record.
+        let types = declare(items, &item_path, &format!("{at}items."), false, depth + 1, shape)?;
         shape.fields.insert(
-            item_path.clone(),
+            item_path,
             Field {
                 types,
                 present: 0,
                 example: None,
             },
         );
-        // Array elements are never required of every record.
-        declare(items, &item_path, &format!("{at}items."), false, depth + 1, shape)?;
     }
-    Ok(())
+    Ok(types)
 }
 
 /// Calls `f` with every (path, value) under `v`; the root itself is not a field.

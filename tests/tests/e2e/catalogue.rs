@@ -99,6 +99,24 @@ async fn start_connect(host: &Host, connector: &str) -> patchbay_tests::Reply {
     started
 }
 
+/// Points `connector`'s OAuth app at a stand-in provider (its `/authorize` and `/token`), starts
+/// a connection, and returns the authorize URL with its query.
+async fn authorize_at(
+    host: &Host,
+    connector: &str,
+    (client_id, client_secret): (&str, &str),
+    provider: &MockServer,
+) -> (url::Url, std::collections::HashMap<String, String>) {
+    let app = json!({"client_id": client_id, "client_secret": client_secret,
+        "authorize_url": format!("{}/authorize", provider.base_url()),
+        "token_url": format!("{}/token", provider.base_url())});
+    host.put_oauth_app(connector, app).await;
+    let started = start_connect(host, connector).await;
+    let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
+    let q = authorize.query_pairs().into_owned().collect();
+    (authorize, q)
+}
+
 #[tokio::test]
 async fn token_answer_fields_become_the_accounts_context_and_base_url() {
     // Salesforce's documented token answer: `instance_url` and `id`, no `expires_in`.
@@ -262,12 +280,7 @@ async fn salesforce_connects_by_oauth_and_calls_the_instance_its_token_answer_na
     }));
     let host = Host::start().await;
     // The connector's login URLs are Salesforce's; the app points them at the stand-in.
-    let app = json!({"client_id": "patchbay", "client_secret": "provider-secret",
-        "authorize_url": format!("{}/authorize", login.base_url()), "token_url": format!("{}/token", login.base_url())});
-    host.put_oauth_app("salesforce", app).await;
-    let started = start_connect(&host, "salesforce").await;
-    let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
-    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    let (authorize, q) = authorize_at(&host, "salesforce", ("patchbay", "provider-secret"), &login).await;
     assert_eq!(q["scope"], "api refresh_token");
     assert_eq!(q["code_challenge_method"], "S256");
     let back = run_authorization(authorize.as_str()).await;
@@ -342,13 +355,7 @@ async fn hubspot_connects_by_oauth_refreshes_and_needs_reauth_when_uninstalled()
         ..Default::default()
     })
     .await;
-    let app = json!({"client_id": "hs-client", "client_secret": "hs-secret",
-        "authorize_url": format!("{}/authorize", oauth.base_url()), "token_url": format!("{}/token", oauth.base_url())});
-    host.put_oauth_app("hubspot", app).await;
-
-    let started = start_connect(&host, "hubspot").await;
-    let authorize = url::Url::parse(started.body["authorize_url"].as_str().unwrap()).unwrap();
-    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    let (authorize, q) = authorize_at(&host, "hubspot", ("hs-client", "hs-secret"), &oauth).await;
     assert_eq!(q["client_id"], "hs-client");
     assert_eq!(
         q["scope"],
