@@ -6,71 +6,37 @@
 //! everything is still exactly once.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use patchbay_test_support::process::{HostProcess, admin, admin_token, free_port};
 use patchbay_test_support::receiver::Receiver;
 use patchbay_test_support::scratch_dir;
 use patchbay_test_support::signing::standard_webhooks_request;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const EVENTS: usize = 1000;
 const VENDOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-struct HostProcess {
-    child: Child,
-    url: String,
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_patchbay"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(db: &str, port: u16, dir: &Path) -> HostProcess {
-    let log =
-        std::fs::File::create(dir.join(format!("host-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            db,
-        ])
-        .arg("--connectors")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors"))
-        .args([
+/// Run `run` of the host on `db`, logging to `host-<run>.log`.
+fn start(db: &str, port: u16, dir: &Path, run: usize) -> HostProcess {
+    let log = dir.join(format!("host-{run}.log"));
+    HostProcess::start(
+        bin(),
+        db,
+        port,
+        &log,
+        &[
             "--allow-private-delivery-targets",
             "--delivery-retry-schedule",
             "0ms,100ms,200ms,500ms,1s,1s,1s,1s",
-        ])
-        .env("PATCHBAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    HostProcess {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    let started = Instant::now();
-    while http.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the host did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ],
+    )
 }
 
 /// Sends one signed event; true when answered 200.
@@ -85,38 +51,15 @@ async fn send(http: &reqwest::Client, url: &str, i: usize) -> bool {
     matches!(r, Ok(r) if r.status() == 200)
 }
 
-async fn admin(
-    http: &reqwest::Client,
-    token: &str,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
-) -> Value {
-    let mut r = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_ingestion_loses_nothing_and_duplicates_nothing() {
     let dir = scratch_dir("crash");
     let db = format!("sqlite://{}", dir.join("p.db").display());
-    let out = Command::new(env!("CARGO_BIN_EXE_patchbay"))
-        .args(["token", "create", "--admin", "--database", &db])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(bin(), &db);
     let port = free_port();
     let http = reqwest::Client::new();
-    let mut host = start(&db, port, &dir);
-    wait_healthy(&http, &host.url).await;
+    let mut host = start(&db, port, &dir, 1);
+    host.wait_healthy(&http).await;
 
     let product = Receiver::start().await;
     let created = admin(
@@ -162,8 +105,7 @@ async fn kill_9_mid_ingestion_loses_nothing_and_duplicates_nothing() {
     while acked.lock().unwrap().len() < EVENTS / 3 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    host.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    host.child.wait().unwrap();
+    host.kill();
     for s in senders {
         s.await.unwrap();
     }
@@ -173,8 +115,8 @@ async fn kill_9_mid_ingestion_loses_nothing_and_duplicates_nothing() {
         acked_before_restart.len()
     );
 
-    host = start(&db, port, &dir);
-    wait_healthy(&http, &host.url).await;
+    host = start(&db, port, &dir, 2);
+    host.wait_healthy(&http).await;
     // Everything acknowledged before the kill is delivered after the restart.
     let want: HashSet<String> = acked_before_restart
         .iter()
@@ -260,7 +202,6 @@ async fn kill_9_mid_ingestion_loses_nothing_and_duplicates_nothing() {
         inbound["data"].as_array().unwrap().len() >= 100,
         "the re-sent acknowledged events are duplicates"
     );
-    host.child.kill().unwrap();
-    let _ = host.child.wait();
+    host.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

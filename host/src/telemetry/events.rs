@@ -109,6 +109,8 @@ events! {
     SANDBOX_POOLING_UNAVAILABLE: Event "patchbay.sandbox.pooling_unavailable" note "using on-demand allocation" => "The pooling allocator could not reserve its address space (`error`); components still run, instantiating more slowly.";
 
     // webhooks: inbound ingestion and outbound delivery.
+    STORE_CHECKPOINT_FAILED: Event "patchbay.store.checkpoint_failed" => "The SQLite WAL could not be copied back into the database file (`error`); the WAL grows until the next checkpoint succeeds.";
+
     WEBHOOK_REJECTED: Event "patchbay.webhooks.rejected" => "An inbound webhook was refused with 401 `invalid_signature` (`connector`, `account`, `reason`); its body is never logged.";
     WEBHOOK_TOO_LARGE: Event "patchbay.webhooks.too_large" => "An inbound webhook was refused with 413: its body is over the limit (`connector`, `limit`).";
     WEBHOOK_UNMATCHED: Event "patchbay.webhooks.unmatched" => "An inbound event matched no account (`connector`, `inbound`); kept as `unmatched`, retry it with POST /inbound-webhooks/{id}/retry.";

@@ -30,6 +30,10 @@ const EXCERPT: usize = 1024;
 /// (each round is a few write transactions; shorter rounds deliver faster to one endpoint and
 /// queue more often ahead of acknowledgements).
 const ROUND_WINDOW: Duration = Duration::from_millis(5);
+/// Most events one fan-out transaction and most attempts one record transaction write: every
+/// background transaction holds the write turn that an acknowledgement may be waiting for.
+const FAN_OUT_BATCH: i64 = 100;
+const RECORD_BATCH: usize = 128;
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -85,6 +89,7 @@ impl Deliverer {
             let store = store.clone();
             GroupCommit::start(
                 "delivery-attempts",
+                RECORD_BATCH,
                 Arc::new(Notify::new()),
                 move |batch: Vec<RecordedAttempt>| {
                     let store = store.clone();
@@ -109,7 +114,7 @@ impl Deliverer {
     /// Disabled endpoints get theirs too: they wait, and re-enabling the endpoint delivers them,
     /// so disabling never drops an event (deleting the endpoint does).
     pub async fn fan_out(&self) -> Result<usize, StoreError> {
-        let events = self.store.unfanned_events(500).await?;
+        let events = self.store.unfanned_events(FAN_OUT_BATCH).await?;
         if events.is_empty() {
             return Ok(0);
         }

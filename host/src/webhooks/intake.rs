@@ -15,8 +15,8 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::emit;
 use crate::telemetry::events::WEBHOOK_WORKER_ERROR;
 
-/// Largest batch one transaction writes.
-const MAX_BATCH: usize = 512;
+/// Largest batch of acknowledgements one transaction writes.
+const INTAKE_BATCH: usize = 512;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -33,21 +33,21 @@ impl<T> Clone for GroupCommit<T> {
 }
 
 impl<T: Send + 'static> GroupCommit<T> {
-    /// Starts the writer task: `write` stores one batch in one transaction; `committed` is
-    /// notified after each commit. `name` labels its errors in the log.
-    pub fn start<F, Fut>(name: &'static str, committed: Arc<Notify>, write: F) -> Self
+    /// Starts the writer task: `write` stores one batch of at most `max_batch` in one
+    /// transaction; `committed` is notified after each commit. `name` labels its errors in the log.
+    pub fn start<F, Fut>(name: &'static str, max_batch: usize, committed: Arc<Notify>, write: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), StoreError>> + Send,
     {
-        let (tx, mut rx) = mpsc::channel::<(T, Waiter)>(MAX_BATCH * 4);
+        let (tx, mut rx) = mpsc::channel::<(T, Waiter)>(max_batch * 4);
         tokio::spawn(async move {
-            let mut waiters = Vec::with_capacity(MAX_BATCH);
+            let mut waiters = Vec::with_capacity(max_batch);
             while let Some((first, waiter)) = rx.recv().await {
-                let mut batch = Vec::with_capacity(MAX_BATCH);
+                let mut batch = Vec::with_capacity(max_batch);
                 batch.push(first);
                 waiters.push(waiter);
-                while batch.len() < MAX_BATCH {
+                while batch.len() < max_batch {
                     match rx.try_recv() {
                         Ok((item, w)) => {
                             batch.push(item);
@@ -93,6 +93,7 @@ impl Intake {
     pub fn start(store: Store, stored: Arc<Notify>) -> Self {
         Self(GroupCommit::start(
             "intake",
+            INTAKE_BATCH,
             stored,
             move |batch: Vec<NewInbound>| {
                 let store = store.clone();

@@ -21,7 +21,7 @@ use crate::telemetry::metrics::WebhookOutcome;
 use crate::telemetry::{Metrics, emit};
 
 /// Requests one worker leases at a time.
-const CLAIM: i64 = 64;
+const CLAIM: i64 = 32;
 /// How long a worker lets work accumulate after a short batch: every claim and every result is a
 /// write transaction, and those queue with the acknowledgements' commits.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
@@ -185,7 +185,7 @@ impl Processor {
             let unified = event.unified.map(|u| {
                 out.event_types.push(u.event_type.clone());
                 OutboxEvent {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: event_id(&r.id, r.received_at, i),
                     event_type: u.event_type,
                     account_id: Some(account_id.clone()),
                     tenant_id: tenant_id.clone(),
@@ -208,6 +208,19 @@ impl Processor {
     }
 }
 
+/// The id of the `i`th unified event of inbound request `inbound`: derived, not drawn, so that
+/// processing redone after a power loss undid its commit (see `relaxed_write_tx` in the SQLite
+/// store) gives the event the id, and so the `webhook-id`, it may already have been delivered
+/// with. A UUIDv7 of the request's receive time, so events stay in time order.
+fn event_id(inbound: &str, received_at_ms: i64, i: usize) -> String {
+    let digest = Sha256::digest(format!("{inbound}/{i}"));
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    uuid::Builder::from_unix_timestamp_millis(received_at_ms.max(0) as u64, &bits)
+        .into_uuid()
+        .to_string()
+}
+
 /// One worker: drains the queue, then waits for a commit or the tick (work stored by another
 /// host, expired leases).
 pub async fn run(processor: Arc<Processor>, worker: usize, mut stop: watch::Receiver<bool>) {
@@ -226,5 +239,24 @@ pub async fn run(processor: Arc<Processor>, worker: usize, mut stop: watch::Rece
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_id;
+
+    #[test]
+    fn event_ids_are_derived_from_the_request_and_ordered_by_its_receive_time() {
+        let a = event_id("0190-a", 1_764_547_200_000, 0);
+        assert_eq!(a, event_id("0190-a", 1_764_547_200_000, 0), "redone, same id");
+        assert_ne!(a, event_id("0190-a", 1_764_547_200_000, 1));
+        assert_ne!(a, event_id("0190-b", 1_764_547_200_000, 0));
+        let id = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        assert!(
+            a < event_id("0190-0", 1_764_547_200_001, 0),
+            "a later request sorts after"
+        );
     }
 }

@@ -137,7 +137,7 @@ impl SqliteStore {
     /// statements per 1,000; an event another worker fanned out first is skipped (its deliveries
     /// exist).
     pub async fn fan_out(&self, events: &[(OutboxEvent, Vec<String>)], due: i64) -> Result<(), StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
+        let (mut tx, _gate) = self.relaxed_write_tx().await?;
         let ids: Vec<&str> = events.iter().map(|(e, _)| e.id.as_str()).collect();
         let marked: std::collections::HashSet<String> = sqlx::query_scalar(
             "UPDATE outbox SET fanned_out_at = $1 WHERE id IN (SELECT value FROM json_each($2)) \
@@ -182,7 +182,7 @@ impl SqliteStore {
         until: i64,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
+        let (mut tx, _gate) = self.relaxed_write_tx().await?;
         let rows = sqlx::query(
             "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN ( \
                SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending' \
@@ -237,7 +237,7 @@ impl SqliteStore {
     /// batch: the attempts, each delivery's next state, each endpoint's failure state (and its
     /// disabling), and the `webhook_endpoint:disabled` events.
     pub async fn record_attempts(&self, attempts: &[RecordedAttempt]) -> Result<(), StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
+        let (mut tx, _gate) = self.relaxed_write_tx().await?;
         for chunk in attempts.chunks(ROWS_PER_STATEMENT / 2) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, \

@@ -17,7 +17,7 @@ impl SqliteStore {
     /// One multi-row statement per chunk: each statement is a round trip to the connection's
     /// thread, and the acknowledgements wait for this commit.
     pub async fn insert_inbound(&self, batch: &[NewInbound]) -> Result<(), StoreError> {
-        let (mut tx, _gate) = self.priority_write_tx().await?;
+        let (mut tx, _gate) = self.urgent_write_tx().await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO inbound_webhooks (id, connector, account_id, tenant_id, method, url, headers, body, \
@@ -48,7 +48,7 @@ impl SqliteStore {
         until: i64,
         limit: i64,
     ) -> Result<Vec<InboundRow>, StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
+        let (mut tx, _gate) = self.relaxed_write_tx().await?;
         let rows = sqlx::query(&format!(
             "UPDATE inbound_webhooks SET lease_until = $1, attempts = attempts + 1 WHERE id IN \
              (SELECT id FROM inbound_webhooks WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $2) \
@@ -72,7 +72,7 @@ impl SqliteStore {
         results: &[(InboundRow, Processed)],
         now: i64,
     ) -> Result<Vec<InboundStatus>, StoreError> {
-        let (mut tx, _gate) = self.write_tx().await?;
+        let (mut tx, _gate) = self.relaxed_write_tx().await?;
         // 1. Claims: the rows actually inserted come back, so two requests of one batch that carry
         //    the same event id cannot both think they claimed it.
         let claims: Vec<(&str, &str, &str)> = results

@@ -3,11 +3,13 @@
 
 mod accounts;
 mod api_tokens;
+mod checkpoint;
 mod connector_versions;
 mod deliveries;
 mod inbound;
 mod monitoring;
 mod oauth;
+mod turns;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,23 +20,20 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
 use crate::accounts::detail::StatusDetail;
+use turns::{Turn, Turns};
 
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// This process's writers take turns here before `BEGIN IMMEDIATE`: SQLite's own busy handler
-    /// waits by sleeping (up to 100 ms a time), which put hundreds of milliseconds on webhook
-    /// acknowledgements queued behind the processing and delivery writers. Other processes
-    /// sharing the file still wait in the busy handler.
-    write_gate: Arc<tokio::sync::Mutex<()>>,
-    /// Background writers queue here first, so at most one of them waits at the gate and the
-    /// acknowledgement path ([`SqliteStore::priority_write_tx`]) is never behind a queue of them.
-    lobby: Arc<tokio::sync::Mutex<()>>,
+    /// Connections whose commits do not wait for an fsync (`synchronous = NORMAL`), for the
+    /// webhook workers' bookkeeping only (see [`SqliteStore::relaxed_write_tx`]). The same pool
+    /// as `pool` for an in-memory database.
+    relaxed: SqlitePool,
+    turns: Arc<Turns>,
+    /// The checkpointer runs while a clone of the store exists.
+    _alive: Arc<()>,
 }
-
-/// Holds this process's write turn until dropped (after the commit).
-pub(super) type WriteGate = tokio::sync::OwnedMutexGuard<()>;
 
 impl SqliteStore {
     /// Whether `url` names a SQLite database: `sqlite:…`, or anything without a scheme (a path,
@@ -52,34 +51,63 @@ impl SqliteStore {
             // token or a status change survives a power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
+            // The checkpointer task copies the WAL back, not the commits (see `checkpoint`).
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         // An in-memory database exists per connection: keep exactly one.
-        let max = if database_url.contains(":memory:") { 1 } else { 8 };
+        let memory = database_url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
+            .max_connections(if memory { 1 } else { 8 })
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let relaxed = if memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(options.synchronous(SqliteSynchronous::Normal))
+                .await?
+        };
+        let alive = Arc::new(());
+        let turns = Arc::new(Turns::default());
+        tokio::spawn(checkpoint::run(
+            pool.clone(),
+            turns.clone(),
+            Arc::downgrade(&alive),
+        ));
         Ok(Self {
             pool,
-            write_gate: Arc::new(tokio::sync::Mutex::new(())),
-            lobby: Arc::new(tokio::sync::Mutex::new(())),
+            relaxed,
+            turns,
+            _alive: alive,
         })
     }
 
     /// A write transaction: `BEGIN IMMEDIATE`, which takes the write lock up front (and so waits
     /// under `busy_timeout`); a deferred transaction that reads first fails with
     /// SQLITE_BUSY_SNAPSHOT when another process writes in between.
-    async fn write_tx(&self) -> Result<(Transaction<'static, Sqlite>, WriteGate), StoreError> {
-        let _in_line = self.lobby.lock().await;
-        self.priority_write_tx().await
+    async fn write_tx(&self) -> Result<(Transaction<'static, Sqlite>, Turn), StoreError> {
+        let turn = self.turns.ordinary().await;
+        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, turn))
     }
 
-    /// A write transaction that waits only for the writer holding the gate and the one next in
-    /// line: the acknowledgement path's.
-    async fn priority_write_tx(&self) -> Result<(Transaction<'static, Sqlite>, WriteGate), StoreError> {
-        let gate = self.write_gate.clone().lock_owned().await;
-        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, gate))
+    /// The acknowledgement path's write transaction: it waits only for the transaction under
+    /// way, never for writers queued before it.
+    async fn urgent_write_tx(&self) -> Result<(Transaction<'static, Sqlite>, Turn), StoreError> {
+        let turn = self.turns.urgent().await;
+        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+    }
+
+    /// A write transaction whose commit is not flushed to disk before it returns; the next
+    /// flushed commit (every acknowledgement's) or checkpoint flushes it with everything before
+    /// it, because the WAL is written in order. A process crash loses nothing of it; a power
+    /// loss may undo the last few: only for work that is redone the same way when undone
+    /// (processing leases and results with their id claims, fan-out, delivery leases and
+    /// attempts, whose events keep their `webhook-id`).
+    async fn relaxed_write_tx(&self) -> Result<(Transaction<'static, Sqlite>, Turn), StoreError> {
+        let turn = self.turns.ordinary().await;
+        Ok((self.relaxed.begin_with("BEGIN IMMEDIATE").await?, turn))
     }
 
     /// Whether the database answers.

@@ -3,16 +3,21 @@
 //! with 64 concurrent senders, how long processing and delivery take to catch up, and delivery
 //! throughput alone (a replay to a local receiver).
 //!
-//! Run: `cargo bench -p patchbay-tests --bench webhooks`. Results go to docs/BENCHMARKS.md.
+//! The host is the release `patchbay serve`, a process of its own as deployed; the sender and the
+//! product receiver share this process (and the machine's cores) with each other, not with it.
+//!
+//! Run: `cargo bench -p patchbay --bench webhooks`. Results go to docs/BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use patchbay::config::parse_schedule;
-use patchbay_tests::receiver::Receiver;
-use patchbay_tests::signing::standard_webhooks_request;
-use patchbay_tests::{Host, HostOptions};
+use std::path::Path;
+
+use patchbay_test_support::process::{HostProcess, admin, admin_token, free_port};
+use patchbay_test_support::receiver::Receiver;
+use patchbay_test_support::scratch_dir;
+use patchbay_test_support::signing::standard_webhooks_request;
 use reqwest::Method;
 use serde_json::json;
 
@@ -42,45 +47,56 @@ async fn ack(req: reqwest::RequestBuilder) -> Duration {
     started.elapsed()
 }
 
-async fn pending(host: &Host) -> usize {
-    let r = host.get("/inbound-webhooks?status=pending&limit=1000").await;
-    r.body["data"].as_array().unwrap().len()
+async fn pending(http: &reqwest::Client, token: &str, host: &str) -> usize {
+    let url = format!("{host}/inbound-webhooks?status=pending&limit=1000");
+    let r = admin(http, token, Method::GET, url, None).await;
+    r["data"].as_array().unwrap().len()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let host = Host::start_with(HostOptions {
-        tweak: Some(|c| {
-            c.webhooks.allow_private_targets = true;
-            c.webhooks.retry_schedule = parse_schedule("0ms,100ms,1s").unwrap();
-        }),
-        ..Default::default()
-    })
-    .await;
-    let product = Receiver::start().await;
-    let created = host
-        .admin_send(
-            Method::POST,
-            "/webhook-endpoints",
-            Some(json!({"url": product.url})),
-        )
-        .await;
-    let endpoint = created.body["id"].as_str().unwrap().to_owned();
-    product.set_secret(created.body["secret"].as_str().unwrap());
-    let account = host
-        .account(
-            "standard-webhooks",
-            "bench",
-            json!({"api_key": "k", "webhook_secret": SECRET}),
-            json!({"host": "vendor.example"}),
-            "https://vendor.example",
-        )
-        .await;
-    let url = Arc::new(format!("{}/webhooks/standard-webhooks/{account}", host.url));
+    let bin = Path::new(env!("CARGO_BIN_EXE_patchbay"));
+    let dir = scratch_dir("webhooks-bench");
+    let db = format!("sqlite://{}", dir.join("p.db").display());
+    let token = admin_token(bin, &db);
+    let host = HostProcess::start(
+        bin,
+        &db,
+        free_port(),
+        &dir.join("host.log"),
+        &[
+            "--allow-private-delivery-targets",
+            "--delivery-retry-schedule",
+            "0ms,100ms,1s",
+        ],
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
+    host.wait_healthy(&client).await;
+    let product = Receiver::start().await;
+    let created = admin(
+        &client,
+        &token,
+        Method::POST,
+        format!("{}/webhook-endpoints", host.url),
+        Some(json!({"url": product.url})),
+    )
+    .await;
+    let endpoint = created["id"].as_str().unwrap().to_owned();
+    product.set_secret(created["secret"].as_str().unwrap());
+    let account = admin(
+        &client,
+        &token,
+        Method::POST,
+        format!("{}/integrated-accounts", host.url),
+        Some(json!({"connector": "standard-webhooks", "tenant_id": "bench",
+            "credentials": {"api_key": "k", "webhook_secret": SECRET}, "context": {"host": "vendor.example"}})),
+    )
+    .await;
+    let account = account["id"].as_str().unwrap();
+    let url = Arc::new(format!("{}/webhooks/standard-webhooks/{account}", host.url));
     let next = Arc::new(AtomicUsize::new(0));
     for _ in 0..200 {
         ack(event(&client, &url, next.fetch_add(1, Ordering::Relaxed))).await;
@@ -127,7 +143,7 @@ async fn main() {
     let total = next.load(Ordering::Relaxed);
 
     // 3. Catching up: processing (queue empty) and delivery (every event at the receiver).
-    while pending(&host).await > 0 {
+    while pending(&client, &token, &host.url).await > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let processed_after = sustained_start.elapsed().as_secs_f64();
@@ -139,14 +155,15 @@ async fn main() {
     // 4. Delivery alone: replay every event to the endpoint.
     let before = product.deliveries().len();
     let replay_start = Instant::now();
-    let r = host
-        .admin_send(
-            Method::POST,
-            &format!("/webhook-endpoints/{endpoint}/replay"),
-            Some(json!({"since": "2000-01-01T00:00:00Z"})),
-        )
-        .await;
-    let replayed = r.body["replayed"].as_u64().unwrap() as usize;
+    let r = admin(
+        &client,
+        &token,
+        Method::POST,
+        format!("{}/webhook-endpoints/{endpoint}/replay", host.url),
+        Some(json!({"since": "2000-01-01T00:00:00Z"})),
+    )
+    .await;
+    let replayed = r["replayed"].as_u64().unwrap() as usize;
     product
         .wait_until(Duration::from_secs(600), |d| d.len() >= before + replayed)
         .await;
@@ -177,4 +194,6 @@ async fn main() {
         "delivery alone (replay of {replayed} events to one local endpoint): {:.0} deliveries/s; invalid signatures {invalid}",
         replayed as f64 / replay_secs
     );
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
 }

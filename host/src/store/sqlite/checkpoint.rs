@@ -1,0 +1,59 @@
+//! The WAL checkpointer. Commits never copy the WAL back into the database file
+//! (`wal_autocheckpoint = 0`), so no commit (an acknowledgement's among them) waits for a
+//! checkpoint's page copies and fsync; this task does it, on its own schedule.
+//!
+//! A passive checkpoint takes no lock: writers go on appending meanwhile, which is also why,
+//! under steady writes, it never catches up with the end of the WAL, and the WAL is only started
+//! over by a writer that finds it wholly copied. So when the WAL has grown past
+//! [`RESTART_FRAMES`], a second passive checkpoint runs in a write turn of this process, when
+//! nothing appends: it copies the few frames written since the first one, and the next writer
+//! starts the WAL over.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sqlx::{Row, SqlitePool};
+
+use super::turns::Turns;
+use crate::store::StoreError;
+use crate::telemetry::emit;
+use crate::telemetry::events::STORE_CHECKPOINT_FAILED;
+
+/// How often the WAL is copied back.
+const EVERY: Duration = Duration::from_millis(500);
+/// WAL frames (pages, 4 KiB by default) past which it is wholly copied so that it starts over:
+/// SQLite's default auto-checkpoint size.
+const RESTART_FRAMES: i64 = 1000;
+
+/// Checkpoints until the store is dropped (`alive` gone) or the pool closed.
+pub(super) async fn run(pool: SqlitePool, turns: Arc<Turns>, alive: Weak<()>) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() || pool.is_closed() {
+            return;
+        }
+        if let Err(e) = once(&pool, &turns).await {
+            emit!(WARN, STORE_CHECKPOINT_FAILED, error = %e);
+        }
+    }
+}
+
+/// One round: a passive checkpoint, and a second one in a write turn if the WAL is long.
+async fn once(pool: &SqlitePool, turns: &Turns) -> Result<(), StoreError> {
+    let frames = passive(pool).await?;
+    if frames > RESTART_FRAMES {
+        let _turn = turns.ordinary().await;
+        passive(pool).await?;
+    }
+    Ok(())
+}
+
+/// A passive checkpoint; the WAL's length in frames.
+async fn passive(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get::<i64, _>(1)?)
+}
