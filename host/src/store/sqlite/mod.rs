@@ -30,6 +30,9 @@ pub struct SqliteStore {
     /// webhook workers' bookkeeping only (see [`SqliteStore::relaxed_write_tx`]). The same pool
     /// as `pool` for an in-memory database.
     relaxed: SqlitePool,
+    /// The acknowledgement path's own connection, so its `BEGIN` never waits for the pool.
+    /// `pool` again for an in-memory database.
+    urgent: SqlitePool,
     turns: Arc<Turns>,
     /// The checkpointer runs while a clone of the store exists.
     _alive: Arc<()>,
@@ -61,24 +64,33 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let relaxed = if memory {
-            pool.clone()
+        let (relaxed, urgent) = if memory {
+            (pool.clone(), pool.clone())
         } else {
-            SqlitePoolOptions::new()
+            let urgent = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let relaxed = SqlitePoolOptions::new()
                 .max_connections(2)
-                .connect_with(options.synchronous(SqliteSynchronous::Normal))
-                .await?
+                .connect_with(options.clone().synchronous(SqliteSynchronous::Normal))
+                .await?;
+            (relaxed, urgent)
         };
         let alive = Arc::new(());
         let turns = Arc::new(Turns::default());
+        let file = (!memory).then(|| options.get_filename().to_owned());
         tokio::spawn(checkpoint::run(
             pool.clone(),
+            file,
             turns.clone(),
             Arc::downgrade(&alive),
         ));
         Ok(Self {
             pool,
             relaxed,
+            urgent,
             turns,
             _alive: alive,
         })
@@ -96,7 +108,7 @@ impl SqliteStore {
     /// way, never for writers queued before it.
     async fn urgent_write_tx(&self) -> Result<(Transaction<'static, Sqlite>, Turn), StoreError> {
         let turn = self.turns.urgent().await;
-        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+        Ok((self.urgent.begin_with("BEGIN IMMEDIATE").await?, turn))
     }
 
     /// A write transaction whose commit is not flushed to disk before it returns; the next
