@@ -17,20 +17,23 @@ pub struct HostProcess {
 }
 
 impl HostProcess {
-    /// Starts `bin serve` on `127.0.0.1:port` with the database `db` and the bundled connectors,
-    /// logging at `warn` to `log`; `extra` are more `serve` arguments.
+    /// Starts `bin serve` on `127.0.0.1:port` with the database `db` and the bundled connectors
+    /// (unless `extra` names `--connectors`), logging at `warn` to `log`; `extra` are more
+    /// `serve` arguments.
     pub fn start(bin: &Path, db: &str, port: u16, log: &Path, extra: &[&str]) -> Self {
         let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(bin)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                db,
-            ])
-            .arg("--connectors")
-            .arg(crate::bundled_connectors())
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            db,
+        ]);
+        if !extra.contains(&"--connectors") {
+            cmd.arg("--connectors").arg(crate::bundled_connectors());
+        }
+        let child = cmd
             .args(extra)
             .env("PATCHBAY_LOG", "warn")
             .stdout(Stdio::null())
