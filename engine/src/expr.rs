@@ -27,7 +27,11 @@ const DENIED: &[&str] = &["env", "input", "inputs", "now"];
 pub struct Expr {
     source: String,
     fast: Option<FastExpr>,
-    filter: JqFilter,
+    /// The jaq filter. Compiled at once for an expression outside the fast subset; for one
+    /// inside it (which is valid jq by construction) only when jaq is first needed, for an error
+    /// message: a compiled filter carries jq's whole standard library, hundreds of KiB each,
+    /// which over every mapping of a catalogue was most of the host's idle memory and start time.
+    filter: std::sync::OnceLock<Result<JqFilter, String>>,
 }
 
 impl std::fmt::Debug for Expr {
@@ -42,10 +46,14 @@ impl std::fmt::Debug for Expr {
 impl Expr {
     /// Compiles `source`; the error is jaq's message.
     pub fn compile(source: &str) -> Result<Self, String> {
-        let filter = compile_jq(source)?;
+        let fast = FastExpr::parse(source);
+        let filter = std::sync::OnceLock::new();
+        if fast.is_none() {
+            let _ = filter.set(Ok(compile_jq(source)?));
+        }
         Ok(Self {
             source: source.to_owned(),
-            fast: FastExpr::parse(source),
+            fast,
             filter,
         })
     }
@@ -108,8 +116,13 @@ impl Expr {
     /// Evaluates with the general jq evaluator only (used by tests to check the fast path).
     pub fn eval_jq(&self, input: &Value) -> Result<Value, String> {
         let val = Val::deserialize(input).map_err(|e| e.to_string())?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        let mut outputs = self.filter.id.run((ctx, val));
+        let filter = self
+            .filter
+            .get_or_init(|| compile_jq(&self.source))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+        let mut outputs = filter.id.run((ctx, val));
         match outputs.next() {
             None => Ok(Value::Null),
             Some(Ok(v)) => Ok(to_json(&v)),
@@ -126,8 +139,18 @@ impl Expr {
     }
 }
 
+/// Compiles with jaq's core definitions only when they suffice (most expressions), else with
+/// the standard library too: every definition loaded is compiled into the filter, used or not.
 fn compile_jq(source: &str) -> Result<JqFilter, String> {
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    compile_jq_with(source, false).or_else(|_| compile_jq_with(source, true))
+}
+
+fn compile_jq_with(source: &str, std: bool) -> Result<JqFilter, String> {
+    let defs = jaq_core::defs().chain(
+        std.then(|| jaq_std::defs().chain(jaq_json::defs()))
+            .into_iter()
+            .flatten(),
+    );
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())

@@ -103,11 +103,7 @@ pub fn load_unified_schemas(dir: &Path, errors: &mut Vec<FileReport>) -> BTreeMa
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-            .and_then(|v| {
-                jsonschema::validator_for(&v)
-                    .map(|_| v)
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|v| super::json_schema::compile(&v).map(|_| v));
         match parsed {
             Ok(v) => {
                 out.insert((model.to_owned(), resource.to_owned()), v);

@@ -5,6 +5,7 @@
 pub mod catalogue;
 pub mod dispatch;
 pub mod files;
+pub mod json_schema;
 pub mod live;
 pub mod registry;
 pub mod validate;

@@ -142,7 +142,7 @@ pub fn validate_value(value: Value) -> Result<Connector, Vec<Problem>> {
 fn schema_problems(value: &Value) -> Vec<Problem> {
     static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = VALIDATOR.get_or_init(|| {
-        jsonschema::validator_for(&patchbay_engine::manifest::schema())
+        super::json_schema::compile(&patchbay_engine::manifest::schema())
             .expect("generated manifest schema is valid")
     });
     validator

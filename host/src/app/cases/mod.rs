@@ -379,7 +379,7 @@ fn schema_problems(schema_file: &Path, records: &[Value]) -> Vec<String> {
     else {
         return vec![format!("no unified model schema {}", schema_file.display())];
     };
-    let validator = match jsonschema::validator_for(&schema) {
+    let validator = match crate::connectors::json_schema::compile(&schema) {
         Ok(v) => v,
         Err(e) => return vec![format!("{}: {e}", schema_file.display())],
     };
