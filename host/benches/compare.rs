@@ -62,20 +62,13 @@ async fn write_vendor_files(root: &Path) {
             r.text().await.unwrap()
         }
     };
-    let dir = root.join("crm/v3/objects/contacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("101.json"),
-        get(format!("{base}/crm/v3/objects/contacts/101")).await,
-    )
-    .unwrap();
-    let info = root.join("account-info/v3");
-    std::fs::create_dir_all(&info).unwrap();
-    std::fs::write(
-        info.join("details.json"),
-        get(format!("{base}/account-info/v3/details")).await,
-    )
-    .unwrap();
+    // One file per single answer, at its path: the contact, and the portal the connector's
+    // post-install step reads.
+    for path in ["/crm/v3/objects/contacts/101", "/account-info/v3/details"] {
+        let file = root.join(format!("{}.json", &path[1..]));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, get(format!("{base}{path}")).await).unwrap();
+    }
     let pages = root.join("pages");
     std::fs::create_dir_all(&pages).unwrap();
     let mut after = String::new();
@@ -431,6 +424,13 @@ async fn main() {
     );
 
     // 2. 10,000 contacts: bare client vs the unified API, interleaved rounds.
+    let walk = |remote_data: bool| {
+        let (h, u, t, a) = (http.clone(), host.url.clone(), token.clone(), account.clone());
+        move || {
+            let (h, u, t, a) = (h.clone(), u.clone(), t.clone(), a.clone());
+            async move { unified_walk(&h, &u, &t, &a, remote_data).await }
+        }
+    };
     let mut bare = 0.0f64;
     let mut unified = 0.0f64;
     let mut unified_lean = 0.0f64;
@@ -442,20 +442,8 @@ async fn main() {
             })
             .await,
         );
-        unified = unified.max(
-            records_per_s(1, || {
-                let (h, u, t, a) = (http.clone(), host.url.clone(), token.clone(), account.clone());
-                async move { unified_walk(&h, &u, &t, &a, true).await }
-            })
-            .await,
-        );
-        unified_lean = unified_lean.max(
-            records_per_s(1, || {
-                let (h, u, t, a) = (http.clone(), host.url.clone(), token.clone(), account.clone());
-                async move { unified_walk(&h, &u, &t, &a, false).await }
-            })
-            .await,
-        );
+        unified = unified.max(records_per_s(1, walk(true)).await);
+        unified_lean = unified_lean.max(records_per_s(1, walk(false)).await);
     }
     println!("\n## {CONTACTS} HubSpot-shaped contacts, {PAGE} per page (best of {rounds} rounds)");
     println!("| what | records/s |");
@@ -474,11 +462,7 @@ async fn main() {
     println!("| lists at once | records/s in all |");
     println!("|---:|---:|");
     for n in [1, 4, 16] {
-        let rps = records_per_s(n, || {
-            let (h, u, t, a) = (http.clone(), host.url.clone(), token.clone(), account.clone());
-            async move { unified_walk(&h, &u, &t, &a, true).await }
-        })
-        .await;
+        let rps = records_per_s(n, walk(true)).await;
         println!("| {n} | {rps:.0} |");
     }
 

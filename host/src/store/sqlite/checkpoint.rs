@@ -68,3 +68,45 @@ async fn passive(pool: &SqlitePool) -> Result<i64, StoreError> {
         .await?;
     Ok(row.try_get::<i64, _>(1)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_long_wal_is_wholly_copied_and_started_over() {
+        let dir = std::env::temp_dir().join(format!("patchbay-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", "0");
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (v BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for _ in 0..(RESTART_FRAMES + 200) {
+            sqlx::query("INSERT INTO t VALUES (zeroblob(4000))")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let turns = Turns::default();
+        once(&pool, Some(&file), &turns).await.unwrap();
+        // The next writer finds the WAL wholly copied and starts it over.
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let frames = passive(&pool).await.unwrap();
+        assert!(frames < 10, "the WAL started over: {frames} frames");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
