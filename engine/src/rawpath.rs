@@ -383,6 +383,39 @@ impl Connector {
         })
     }
 
+    /// A single record (a method without `records`) straight from the vendor's bytes, as the
+    /// vendor wrote it: the whole body, or what the method's `record` path selects. `None` when
+    /// the general path must read it (an error status, a rule that reads the body, an expression
+    /// outside the fast subset, a missing or null record, a body that is not JSON).
+    pub fn interpret_single_raw<'b>(
+        &self,
+        resource: &str,
+        method: &str,
+        response: &'b HttpResponse,
+    ) -> Option<&'b str> {
+        let m = self.method(resource, method)?;
+        if m.records.is_some()
+            || !(200..300).contains(&response.status)
+            || self.body_rules_apply(response.status)
+        {
+            return None;
+        }
+        let record = match &m.record {
+            None => {
+                serde_json::from_slice::<de::IgnoredAny>(&response.body).ok()?;
+                std::str::from_utf8(&response.body).ok()?.trim()
+            }
+            Some(e) => {
+                let FastExpr::Path(steps) = e.fast()? else {
+                    return None;
+                };
+                Root::parse(&response.body)?.walk(steps).ok()??.get()
+            }
+        };
+        // `null` reads as jq's null on the general path; leave it there.
+        (record != "null").then_some(record)
+    }
+
     /// Whether an error rule or throttle expression could read this answer's body.
     pub(crate) fn body_rules_apply(&self, status: u16) -> bool {
         self.error_rules

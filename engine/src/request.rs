@@ -1,5 +1,7 @@
 //! Building the vendor HTTP request for a call: URL, query, headers, credentials, body.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -24,23 +26,25 @@ impl Connector {
 
     /// The vendor API root for an account.
     pub fn base_url(&self, account: &Account) -> Result<url::Url, CallError> {
-        let raw = match account.base_url {
-            Some(b) => b.to_owned(),
-            None => self
-                .auth_of(account)
-                .base_url
-                .as_ref()
-                .unwrap_or(&self.base_url)
-                .render_url(&scope(account, &Call::default()))
-                .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
-        };
+        let raw = self.base_url_text(account)?;
         let url = url::Url::parse(&raw).map_err(|e| CallError::BadUrl(format!("base URL {raw:?}: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(CallError::BadUrl(format!(
-                "base URL {raw:?} is not an http(s) URL"
-            )));
-        }
+        check_base(&raw, &url)?;
         Ok(url)
+    }
+
+    /// The account's base URL as text: its own, or the manifest's rendered over its context.
+    fn base_url_text<'a>(&self, account: &Account<'a>) -> Result<Cow<'a, str>, CallError> {
+        Ok(match account.base_url {
+            Some(b) => Cow::Borrowed(b),
+            None => Cow::Owned(
+                self.auth_of(account)
+                    .base_url
+                    .as_ref()
+                    .unwrap_or(&self.base_url)
+                    .render_url(&scope(account, &Call::default()))
+                    .ok_or_else(|| CallError::Missing("base_url placeholders (account context)".into()))?,
+            ),
+        })
     }
 
     /// Builds the vendor request for `call`, credentials included.
@@ -55,11 +59,11 @@ impl Connector {
     pub fn build_unsigned(&self, account: &Account, call: &Call) -> Result<HttpRequest, CallError> {
         let m = self.resolve(&call.resource, &call.method)?;
         let scope = scope(account, call);
-        let base = self.base_url(account)?;
         let page = call.page.as_ref();
 
         let mut url = match page.and_then(|p| p.url.as_deref()) {
             Some(next) => {
+                let base = self.base_url(account)?;
                 let next = base
                     .join(next)
                     .map_err(|e| CallError::BadUrl(format!("next page URL: {e}")))?;
@@ -75,9 +79,17 @@ impl Connector {
                 let path = m.path.render(&scope, Escape::PathSegment).ok_or_else(|| {
                     CallError::Missing(format!("path of {}.{} (id?)", call.resource, call.method))
                 })?;
-                let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
-                let mut url =
-                    url::Url::parse(&joined).map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?;
+                // The base is parsed only as part of the whole URL (once per call, on the hot
+                // path); a base that does not hold up is then reported as such.
+                let base = self.base_url_text(account)?;
+                let joined = format!("{}{}", base.trim().trim_end_matches('/'), path);
+                let mut url = match url::Url::parse(&joined) {
+                    Ok(url) if check_base(&base, &url).is_ok() => url,
+                    parsed => {
+                        self.base_url(account)?;
+                        parsed.map_err(|e| CallError::BadUrl(format!("{joined}: {e}")))?
+                    }
+                };
                 {
                     let mut q = url.query_pairs_mut();
                     // A pass-through parameter overrides the manifest's parameter of the same name.
@@ -159,6 +171,16 @@ impl Connector {
 
         Ok(())
     }
+}
+
+/// A base URL must be http(s) with a host.
+fn check_base(raw: &str, url: &url::Url) -> Result<(), CallError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(CallError::BadUrl(format!(
+            "base URL {raw:?} is not an http(s) URL"
+        )));
+    }
+    Ok(())
 }
 
 /// Sets query parameters, replacing existing ones of the same names.

@@ -14,6 +14,13 @@ use patchbay::connectors::{load_file, smoke, validate_text};
 use patchbay::sandbox::{Sandbox, SandboxConfig, package};
 use patchbay::telemetry::{self, LogFormat as Logs, log_shutdown_requested};
 
+/// mimalloc: the proxy path allocates per request on every worker thread, where glibc's arenas
+/// contend (docs/BENCHMARKS.md, issue 12). Built with `no_thp`: on a kernel whose transparent
+/// huge pages are `madvise`d or always on, its arenas would otherwise stay resident in 2 MiB
+/// pages (25 MB more idle RSS with the bundled connectors).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "patchbay", version, about = "Patchbay connector runtime")]
 struct Cli {

@@ -41,6 +41,21 @@ impl Answer {
         }
     }
 
+    /// One record already serialized (`record_json` is a JSON value): `{"result": …}`.
+    pub fn record(status: u16, record_json: &str, rate_limit: RateLimitInfo, served_by: String) -> Self {
+        let mut body = Vec::with_capacity(record_json.len() + 12);
+        body.extend_from_slice(b"{\"result\":");
+        body.extend_from_slice(record_json.as_bytes());
+        body.push(b'}');
+        Self {
+            status,
+            body,
+            rate_limit,
+            served_by,
+            call_for: None,
+        }
+    }
+
     /// A list page whose records are already serialized (`records_json` is a JSON array).
     pub fn page(
         count: usize,

@@ -409,6 +409,33 @@ impl CallContext {
         )
     }
 
+    /// Answers a single record straight from the vendor's bytes when the engine's raw path
+    /// applies (`Connector::interpret_single_raw`); `None`: use [`CallContext::read`].
+    pub fn raw_single(
+        &self,
+        status: u16,
+        call: &Call,
+        response: &HttpResponse,
+        classification: &Classification,
+    ) -> Option<Answer> {
+        if classification.failure.is_some() || self.connector.dispatch().reads_in_component() {
+            return None;
+        }
+        let record = self
+            .connector
+            .connector
+            .interpret_single_raw(&call.resource, &call.method, response)?;
+        Some(
+            Answer::record(
+                status,
+                record,
+                classification.rate_limit.clone(),
+                self.served_by(),
+            )
+            .for_call(self.call_for()),
+        )
+    }
+
     /// A JSON answer.
     pub fn answer(&self, status: u16, body: &Value, rate_limit: RateLimitInfo) -> Answer {
         Answer::json(status, body, rate_limit, self.served_by()).for_call(self.call_for())

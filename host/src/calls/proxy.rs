@@ -73,11 +73,16 @@ impl Calls {
             page,
         };
         let (response, classification) = ctx.send(self, &call).await?;
-        if is_list && let Some(answer) = ctx.raw_list(self, &scope, &call, &response, &classification, None) {
+        let status = if method == "create" { 201 } else { 200 };
+        let raw = if is_list {
+            ctx.raw_list(self, &scope, &call, &response, &classification, None)
+        } else {
+            ctx.raw_single(status, &call, &response, &classification)
+        };
+        if let Some(answer) = raw {
             return Ok(answer);
         }
         let (payload, rate_limit) = ctx.read(&call, response, classification).await?;
-        let status = if method == "create" { 201 } else { 200 };
         let body = match payload {
             Payload::List { records, next } => {
                 let next_cursor = ctx.next_cursor(self, &scope, next);

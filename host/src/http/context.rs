@@ -22,7 +22,7 @@ pub struct VendorAnswer;
 
 /// Assigns a request id, writes error bodies, and normalizes framework rejections.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
-    let id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    let id = next_request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(req).await;
     let error = match response.extensions_mut().remove::<ApiError>() {
@@ -49,6 +49,21 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// `req_` and 32 hex digits: a random prefix drawn once per process, then a counter. Unique
+/// across the host's requests without a `getrandom` system call per request (a UUID v4 each was
+/// 1 % of the proxy's cycles); request ids correlate log lines, they are not secrets.
+fn next_request_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: LazyLock<u64> = LazyLock::new(rand::random);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "req_{:016x}{:016x}",
+        *PREFIX,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// An error for a framework-produced answer (unknown route, wrong method, body limit, …).
 fn rejection_error(status: StatusCode) -> ApiError {
     match status {
@@ -58,5 +73,22 @@ fn rejection_error(status: StatusCode) -> ApiError {
         StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token"),
         s if s.is_client_error() => ApiError::invalid(format!("invalid request ({s})")),
         _ => ApiError::new(ErrorCode::Internal, "internal error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_and_keep_their_shape() {
+        let (a, b) = (next_request_id(), next_request_id());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let hex = id.strip_prefix("req_").expect("req_ prefix");
+            assert_eq!(hex.len(), 32, "{id}");
+            assert!(hex.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+        assert_eq!(a[..20], b[..20], "one prefix per process");
     }
 }

@@ -18,6 +18,7 @@ use super::config::{SandboxConfig, TICK};
 use super::guest::State;
 use super::guest::bindings::patchbay::connector::types as wit;
 use super::guest::bindings::{Connector as GuestInstance, ConnectorPre as GuestPre};
+use super::ticker::Ticker;
 use super::wire;
 use crate::telemetry::emit;
 use crate::telemetry::events::SANDBOX_CRASHED;
@@ -126,6 +127,7 @@ struct Warm {
 /// A validated component version, ready to serve hook calls.
 pub struct LoadedComponent {
     engine: wasmtime::Engine,
+    ticker: Arc<Ticker>,
     config: Arc<SandboxConfig>,
     pre: GuestPre<State>,
     label: Arc<str>,
@@ -149,6 +151,7 @@ impl std::fmt::Debug for LoadedComponent {
 macro_rules! call_hook {
     ($self:ident, $hook:expr, |$h:ident, $store:ident| $call:expr) => {{
         let hook: Hook = $hook;
+        let _ticking = $self.ticker.running();
         let mut w = $self.checkout(hook).await?;
         let seen = w.stderr.contents().len();
         let result = {
@@ -169,6 +172,7 @@ macro_rules! call_hook {
 impl LoadedComponent {
     pub(super) fn new(
         engine: wasmtime::Engine,
+        ticker: Arc<Ticker>,
         config: Arc<SandboxConfig>,
         pre: GuestPre<State>,
         label: &str,
@@ -177,6 +181,7 @@ impl LoadedComponent {
     ) -> Self {
         Self {
             engine,
+            ticker,
             config,
             pre,
             label: label.into(),
@@ -367,6 +372,8 @@ impl LoadedComponent {
     }
 
     async fn instantiate(&self, hook: &'static str) -> Result<Warm, HookFailure> {
+        // `init` runs guest code.
+        let _ticking = self.ticker.running();
         let config = &self.config;
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let wasi = WasiCtxBuilder::new()

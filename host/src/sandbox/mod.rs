@@ -12,6 +12,7 @@ mod component;
 mod config;
 mod guest;
 pub mod package;
+mod ticker;
 mod wire;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::telemetry::emit;
 use crate::telemetry::events::SANDBOX_POOLING_UNAVAILABLE;
 use guest::{State, bindings};
+use ticker::Ticker;
 
 pub use component::{Hook, HookFailure, LoadedComponent};
 pub use config::{SandboxConfig, TICK};
@@ -80,6 +82,7 @@ pub enum LoadError {
 /// The process's Wasm engine and what every component shares.
 pub struct Sandbox {
     engine: Engine,
+    ticker: Arc<Ticker>,
     linker: Linker<State>,
     config: Arc<SandboxConfig>,
     compiled: Mutex<HashMap<String, Component>>,
@@ -123,21 +126,13 @@ impl Sandbox {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Connector::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("patchbay-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })?;
+        let ticker = Ticker::start(&engine)?;
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir)?;
         }
         Ok(Arc::new(Self {
             engine,
+            ticker,
             linker,
             config: Arc::new(config),
             compiled: Mutex::new(HashMap::new()),
@@ -170,6 +165,7 @@ impl Sandbox {
         let pre = bindings::ConnectorPre::new(pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
         Ok(LoadedComponent::new(
             self.engine.clone(),
+            self.ticker.clone(),
             self.config.clone(),
             pre,
             label,

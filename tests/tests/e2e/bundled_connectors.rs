@@ -336,3 +336,72 @@ async fn raw_list_path_agrees_with_the_general_path() {
         }
     }
 }
+
+/// A single record taken from the vendor's bytes (the proxy's `get`) is the record the general
+/// path reads, for a whole-body record and for `record` paths of each shape the bundled
+/// connectors use; off the happy shape the raw path steps aside or agrees.
+#[test]
+fn single_records_on_the_raw_path_equal_the_general_path() {
+    let record = json!({"id": "1", "name": "Ad\u{e9}a \"q\"", "n": 1.5, "big": 12345678901234567u64,
+        "nested": {"a": [1, null, {"b": false}]}});
+    let response = |status: u16, body: &[u8]| patchbay_engine::HttpResponse {
+        status,
+        headers: Default::default(),
+        body: body.to_vec(),
+        url: None,
+    };
+    let cases = [
+        ("hubspot", "contacts", record.clone()),
+        ("zendesk", "tickets", json!({"ticket": record})),
+        ("zoho-crm", "contacts", json!({"data": [record]})),
+        ("linear", "issues", json!({"data": {"issue": record}})),
+        ("asana", "tasks", json!({"data": record})),
+    ];
+    for (name, resource, body) in cases {
+        let c = load(name);
+        // The vendor's own spacing and escapes are kept; only the value counts.
+        let text = serde_json::to_string_pretty(&body)
+            .unwrap()
+            .replace("\u{e9}", "\\u00e9");
+        let answer = response(200, text.as_bytes());
+        let raw = c
+            .interpret_single_raw(resource, "get", &answer)
+            .unwrap_or_else(|| panic!("{name} {resource}.get takes the raw path"));
+        let want = c.interpret(resource, "get", None, answer.clone(), 0).result;
+        let got: Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(got, record, "{name}");
+        assert_eq!(Ok(patchbay_engine::Payload::Single(got)), want, "{name}");
+        // A vendor error is the general path's to read.
+        assert!(
+            c.interpret_single_raw(resource, "get", &response(404, text.as_bytes()))
+                .is_none()
+        );
+    }
+    let c = load("zoho-crm");
+    for body in [
+        "",
+        "  ",
+        "not json",
+        "null",
+        "{\"data\": null}",
+        "{\"data\": []}",
+        "{\"other\": 1}",
+        "{\"data\": [1]}",
+        "{\"data\": {\"0\": 1}}",
+        "[1, 2]",
+        "{\"data\": [{\"id\": 1}]} trailing",
+    ] {
+        let answer = response(200, body.as_bytes());
+        let general = c.interpret("contacts", "get", None, answer.clone(), 0).result;
+        if let Some(raw) = c.interpret_single_raw("contacts", "get", &answer) {
+            let got: Value = serde_json::from_str(raw).unwrap();
+            assert_eq!(Ok(patchbay_engine::Payload::Single(got)), general, "{body}");
+        }
+    }
+    // A list method is never read as one record.
+    assert!(
+        load("hubspot")
+            .interpret_single_raw("contacts", "list", &response(200, b"{}"))
+            .is_none()
+    );
+}
