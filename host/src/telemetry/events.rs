@@ -81,7 +81,7 @@ events! {
     // upstream: the vendor HTTP client.
     UPSTREAM_CALL: Span "patchbay.upstream.call" => "One vendor request (`connector`, `resource`, `method`, `http.method`, `http.path`: never the query, which may hold an API key; `http.status`, `elapsed_ms`).";
     UPSTREAM_FORWARD: Span "patchbay.upstream.forward" => "One passthrough request (`connector`, `http.method`, `http.path`: never the query; `http.status`, `elapsed_ms` once the vendor's headers are in).";
-    UPSTREAM_ANSWERED: Event "patchbay.upstream.answered" => "The vendor answered (inside `patchbay.upstream.call` or `patchbay.upstream.forward`).";
+    UPSTREAM_ANSWERED: Event "patchbay.upstream.answered" => "The vendor answered (inside `patchbay.upstream.call` or `patchbay.upstream.forward`): at INFO when its status is 4xx or 5xx, at DEBUG otherwise (`PATCHBAY_LOG=patchbay=debug` shows every call).";
 
     // connectors: the registry and hot reload.
     CONNECTOR_ACTIVATE: Event "patchbay.connectors.activate" => "A connector revision went live (`connector`, `version`, `revision`, and `file` or `source`).";
