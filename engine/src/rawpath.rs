@@ -227,11 +227,8 @@ impl Trie {
         };
         match first_byte(raw) {
             b'{' if self.indices.is_empty() => {
-                let m = members(raw).ok_or(())?;
-                for (k, t) in &self.keys {
-                    t.fill(m.get(k), out)?;
-                }
-                Ok(())
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                de.deserialize_map(Fill { trie: self, out }).map_err(|_| ())
             }
             b'[' if self.keys.is_empty() => {
                 let e: Elements = serde_json::from_str(raw.get()).map_err(|_| ())?;
@@ -242,6 +239,67 @@ impl Trie {
             }
             _ => Err(()),
         }
+    }
+}
+
+/// Fills a trie's slots from an object in one pass over its text: a key the trie does not read is
+/// skipped, and one that leads only to deeper keys is descended into directly rather than first
+/// taken as text and split again (a record's nested objects were read twice). A value the
+/// output copies is taken as text. A repeated key counts once, its last value, as in serde_json.
+struct Fill<'t, 'o, 'a> {
+    trie: &'t Trie,
+    out: &'o mut [Option<&'a RawValue>],
+}
+
+impl Trie {
+    /// Whether only deeper keys are read here (no value copied, no array index).
+    fn descends_by_keys_only(&self) -> bool {
+        self.here.is_empty() && self.indices.is_empty() && !self.keys.is_empty()
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for Fill<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fill<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    /// Everything below null is null.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.trie
+            .fill(None, self.out)
+            .map_err(|()| E::custom("type error"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let Some((_, t)) = self.trie.keys.iter().find(|(k, _)| *k == *key.0) else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            };
+            // A repeated key: its earlier value no longer counts.
+            t.fill(None, self.out)
+                .map_err(|()| de::Error::custom("type error"))?;
+            if t.descends_by_keys_only() {
+                map.next_value_seed(Fill {
+                    trie: t,
+                    out: self.out,
+                })?;
+            } else {
+                let value: &'de RawValue = map.next_value()?;
+                t.fill(Some(value), self.out)
+                    .map_err(|()| de::Error::custom("type error"))?;
+            }
+        }
+        Ok(())
     }
 }
 
