@@ -27,10 +27,12 @@ const DENIED: &[&str] = &["env", "input", "inputs", "now"];
 pub struct Expr {
     source: String,
     fast: Option<FastExpr>,
-    /// The jaq filter. Compiled at once for an expression outside the fast subset; for one
-    /// inside it (which is valid jq by construction) only when jaq is first needed, for an error
-    /// message: a compiled filter carries jq's whole standard library, hundreds of KiB each,
-    /// which over every mapping of a catalogue was most of the host's idle memory and start time.
+    /// The jaq filter, compiled when jaq is first needed. A compiled filter carries every jq
+    /// definition it loaded (hundreds of KiB with the standard library, tens without), which
+    /// over every expression of a catalogue was most of the host's idle memory: an expression
+    /// outside the fast subset is compiled once at load to report its errors there, and that
+    /// filter dropped; one inside it is valid jq by construction and needs jaq only for an
+    /// error message.
     filter: std::sync::OnceLock<Result<JqFilter, String>>,
 }
 
@@ -47,14 +49,13 @@ impl Expr {
     /// Compiles `source`; the error is jaq's message.
     pub fn compile(source: &str) -> Result<Self, String> {
         let fast = FastExpr::parse(source);
-        let filter = std::sync::OnceLock::new();
         if fast.is_none() {
-            let _ = filter.set(Ok(compile_jq(source)?));
+            compile_jq(source)?;
         }
         Ok(Self {
             source: source.to_owned(),
             fast,
-            filter,
+            filter: std::sync::OnceLock::new(),
         })
     }
 
