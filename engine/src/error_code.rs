@@ -51,6 +51,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// A bug or an outage of the host (500).
     Internal,
+    /// The host's database cannot be reached now (503): retry later.
+    DatabaseUnavailable,
     /// A vendor-side failure.
     #[serde(untagged)]
     Remote(RemoteErrorCode),
@@ -103,6 +105,7 @@ impl ErrorCode {
             Self::AccountNotActive => 409,
             Self::PayloadTooLarge => 413,
             Self::Internal => 500,
+            Self::DatabaseUnavailable => 503,
             Self::Remote(code) => code.status(),
         }
     }
@@ -123,6 +126,7 @@ impl ErrorCode {
             Self::AccountNotActive => "account_not_active",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
+            Self::DatabaseUnavailable => "database_unavailable",
             Self::Remote(code) => match code {
                 RemoteErrorCode::RateLimited => "rate_limited",
                 RemoteErrorCode::RemoteUnauthorized => "remote_unauthorized",
@@ -168,5 +172,10 @@ mod tests {
         );
         assert_eq!(RemoteErrorCode::RemoteServerError.status(), 502);
         assert_eq!(ErrorCode::AccountNotActive.status(), 409);
+        assert_eq!(ErrorCode::DatabaseUnavailable.status(), 503);
+        assert_eq!(
+            serde_json::to_value(ErrorCode::DatabaseUnavailable).unwrap(),
+            ErrorCode::DatabaseUnavailable.as_str()
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::sandbox::SandboxConfig;
+use crate::store::DatabaseOptions;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -18,8 +19,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://patchbay.db";
 /// Everything `run` needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// sqlx database URL (`sqlite://path`).
+    /// sqlx database URL (`sqlite://path` or `postgres://…`).
     pub database_url: String,
+    /// Connection settings of a PostgreSQL database.
+    pub database: DatabaseOptions,
     /// Directory of connector manifests.
     pub connectors_dir: PathBuf,
     /// 32-byte master key; `None` reads `PATCHBAY_SECRET_KEY`, then [`Config::key_file`].
@@ -189,6 +192,7 @@ impl Config {
                 ..SandboxConfig::default()
             },
             database_url,
+            database: DatabaseOptions::default(),
             connectors_dir: connectors_dir.into(),
             secret_key: None,
             upstream_timeout: Duration::from_secs(30),

@@ -40,9 +40,16 @@ enum Command {
         /// Directory of connector manifests.
         #[arg(long, env = "PATCHBAY_CONNECTORS", default_value = "./connectors")]
         connectors: PathBuf,
-        /// Database URL.
+        /// Database URL: `sqlite://path` (embedded, the default) or `postgres://user@host/db`
+        /// (several hosts; TLS per the URL's `sslmode`).
         #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
         database: String,
+        /// Most connections to a PostgreSQL database (per host).
+        #[arg(long, env = "PATCHBAY_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+        database_max_connections: u32,
+        /// A PostgreSQL statement running longer than this is cancelled (`10s`, `500ms`).
+        #[arg(long, env = "PATCHBAY_DATABASE_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+        database_statement_timeout: Duration,
         /// Log format.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
@@ -102,6 +109,30 @@ enum Command {
     Connector {
         #[command(subcommand)]
         command: ConnectorCommand,
+    },
+    /// The master key and the secrets it seals.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret (credentials, OAuth apps and pending authorizations, webhook
+    /// secrets) under a new master key, in one transaction. Stop every host first, then start
+    /// them with the new key; the old one is refused from then on. The current key is
+    /// `PATCHBAY_SECRET_KEY`, else the key file (which then receives the new key).
+    Rotate {
+        /// The new key: 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`).
+        #[arg(long, env = "PATCHBAY_NEW_SECRET_KEY", hide_env_values = true)]
+        new_key: String,
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database: String,
+        /// The key file (default: `<database file>.key`).
+        #[arg(long, env = "PATCHBAY_SECRET_KEY_FILE")]
+        secret_key_file: Option<PathBuf>,
     },
 }
 
@@ -223,6 +254,8 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             listen,
             connectors,
             database,
+            database_max_connections,
+            database_statement_timeout,
             log_format,
             upstream_timeout_ms,
             public_url,
@@ -240,6 +273,8 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
         } => {
             telemetry::init(log_format.into());
             let mut config = Config::new(database, connectors);
+            config.database.max_connections = database_max_connections;
+            config.database.statement_timeout = database_statement_timeout;
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
             config.public_url = public_url;
             config.sandbox.cpu_budget = Duration::from_millis(wasm_cpu_ms);
@@ -277,6 +312,37 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             }
             let store = patchbay::store::Store::connect(&database).await?;
             println!("{}", store.create_token(admin, tenant.as_deref()).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secrets {
+            command:
+                SecretsCommand::Rotate {
+                    new_key,
+                    database,
+                    secret_key_file,
+                },
+        } => {
+            use patchbay::secrets::{Secrets, existing_master_key, parse_key, replace_key_file, rotate};
+            let new = parse_key(&new_key).context("--new-key")?;
+            let key_file = secret_key_file.or_else(|| patchbay::config::beside_database(&database, "key"));
+            let from_env = std::env::var_os("PATCHBAY_SECRET_KEY").is_some();
+            let old = existing_master_key(key_file.as_deref())?.ok_or_else(|| {
+                anyhow::anyhow!("no current key: set PATCHBAY_SECRET_KEY or --secret-key-file")
+            })?;
+            if old == new {
+                anyhow::bail!("--new-key is the current key");
+            }
+            let store = patchbay::store::Store::connect(&database).await?;
+            let count = rotate::rotate(&store, &Secrets::new(old), &Secrets::new(new)).await?;
+            match key_file.filter(|_| !from_env) {
+                Some(path) => {
+                    replace_key_file(&path, &new)?;
+                    println!("re-sealed {count} secrets; {} holds the new key", path.display());
+                }
+                None => println!(
+                    "re-sealed {count} secrets; start every host with the new PATCHBAY_SECRET_KEY (the old key is refused)"
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Connector {

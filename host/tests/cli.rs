@@ -1,5 +1,5 @@
-//! The `patchbay` binary: `token create`, `connector validate`, and `serve` with graceful
-//! shutdown on SIGTERM.
+//! The `patchbay` binary: `token create`, `connector validate`, `secrets rotate`, and `serve` with
+//! graceful shutdown on SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -289,5 +289,142 @@ fn serve_keeps_the_master_key_where_it_is_told() {
             0o600
         );
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `patchbay secrets rotate`: every sealed secret is re-sealed under the new key in one
+/// transaction; the host restarts on the new key and opens all of them; the old key is refused.
+#[tokio::test]
+async fn secrets_rotate_reseals_every_secret_and_the_old_key_is_refused() {
+    use patchbay_mock_vendors::{HubSpotMock, MockServer};
+    use patchbay_test_support::process::{HostProcess, admin, admin_token, free_port};
+    use reqwest::Method;
+    use serde_json::json;
+
+    const OLD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    let exe = Path::new(env!("CARGO_BIN_EXE_patchbay"));
+    let dir = scratch("rotate");
+    let db = patchbay_test_support::database::fresh_database(&dir);
+    let key_file = dir.join("master.key");
+    std::fs::write(&key_file, OLD).unwrap();
+    let key_arg = key_file.to_str().unwrap().to_owned();
+    let serve_args = [
+        "--secret-key-file",
+        key_arg.as_str(),
+        "--allow-private-delivery-targets",
+    ];
+    let mock = HubSpotMock::new("vendor-token");
+    mock.seed(2);
+    let vendor = MockServer::spawn(mock.router()).await;
+    let http = reqwest::Client::new();
+    let token = admin_token(exe, &db);
+    let port = free_port();
+
+    let host = HostProcess::start(exe, &db, port, &dir.join("host1.log"), &serve_args);
+    host.wait_healthy(&http).await;
+    let url = host.url.clone();
+    let account = admin(
+        &http,
+        &token,
+        Method::POST,
+        format!("{url}/integrated-accounts"),
+        Some(
+            json!({"connector": "hubspot", "tenant_id": "t1", "credentials": {"access_token": "vendor-token"},
+                    "base_url": vendor.base_url()}),
+        ),
+    )
+    .await;
+    let id = account["id"].as_str().unwrap().to_owned();
+    admin(
+        &http,
+        &token,
+        Method::PUT,
+        format!("{url}/connectors/hubspot/oauth-app"),
+        Some(json!({"client_id": "cid", "client_secret": "app-secret"})),
+    )
+    .await;
+    let r = http
+        .put(format!("{url}/connectors/hubspot/webhook-secret"))
+        .bearer_auth(&token)
+        .json(&json!({"secret": "hook-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    admin(
+        &http,
+        &token,
+        Method::POST,
+        format!("{url}/webhook-endpoints"),
+        Some(json!({"url": "http://127.0.0.1:9/hooks"})),
+    )
+    .await;
+    let proxied = format!("{url}/proxy/contacts?integrated_account_id={id}");
+    let before = http.get(&proxied).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(before.status(), 200);
+    drop(host);
+
+    let out = bin()
+        .args([
+            "secrets",
+            "rotate",
+            "--database",
+            &db,
+            "--secret-key-file",
+            &key_arg,
+        ])
+        .env("PATCHBAY_NEW_SECRET_KEY", NEW)
+        .env_remove("PATCHBAY_SECRET_KEY")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An account's credentials, an OAuth app, a webhook secret, an endpoint secret, the key check.
+    assert!(said.contains("re-sealed 5 secrets"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        NEW,
+        "the key file holds the new key"
+    );
+
+    // Restarted on the new key: every secret opens.
+    let host = HostProcess::start(exe, &db, port, &dir.join("host2.log"), &serve_args);
+    host.wait_healthy(&http).await;
+    let after = http.get(&proxied).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(after.status(), 200, "the credentials open under the new key");
+    let app = admin(
+        &http,
+        &token,
+        Method::GET,
+        format!("{url}/connectors/hubspot/oauth-app"),
+        None,
+    )
+    .await;
+    assert_eq!(app["client_id"], "cid", "{app}");
+    drop(host);
+
+    // The old key is refused at startup, before anything is sealed with it.
+    std::fs::write(&key_file, OLD).unwrap();
+    let out = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--database",
+            &db,
+        ])
+        .args(serve_args)
+        .env_remove("PATCHBAY_SECRET_KEY")
+        .env("PATCHBAY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a host with the old key must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not open this database's secrets"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,5 +1,6 @@
-//! A real `patchbay` host for a test (the library's `serve`, on port 0, with a SQLite file in a
-//! fresh directory), its answers, and typed helpers for the API calls tests repeat.
+//! A real `patchbay` host for a test (the library's `serve`, on port 0, with a fresh database: a
+//! SQLite file in a fresh directory, or a PostgreSQL database in the backend matrix's run), its
+//! answers, and typed helpers for the API calls tests repeat.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub struct HostOptions {
     pub upstream_timeout: Duration,
     /// Token refresh settings.
     pub refresh: patchbay::config::RefreshConfig,
-    /// Database URL (default: a fresh SQLite file).
+    /// Database URL (default: a fresh database, see `patchbay_test_support::database`).
     pub database_url: Option<String>,
     /// Any other configuration change.
     pub tweak: Option<fn(&mut Config)>,
@@ -68,7 +69,7 @@ impl Host {
         let mut config = Config::new(
             options
                 .database_url
-                .unwrap_or_else(|| format!("sqlite://{}", dir.join("patchbay.db").display())),
+                .unwrap_or_else(|| patchbay_test_support::database::fresh_database(&dir)),
             options.connectors.unwrap_or_else(|| {
                 let connectors = dir.join("connectors");
                 copy_connectors(&connectors);

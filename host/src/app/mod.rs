@@ -1,9 +1,10 @@
 //! The composition root: builds every service from the configuration, hands each only the
 //! handles it uses, starts the background tasks (token refresh scheduler, connector directory
-//! watcher) and serves the router until shutdown. Nothing imports this module but the binary,
+//! watcher, webhook workers, the watcher of other hosts' changes) and serves the router until shutdown. Nothing imports this module but the binary,
 //! the library's re-exports and tests.
 
 pub mod cases;
+mod changes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,17 +53,33 @@ pub struct App {
     pub public_url: PublicUrl,
     /// Where the tokenless metrics listener is bound, once it is.
     pub metrics_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The change log's end before the registry loaded.
+    changes_seen: i64,
     config: Config,
 }
 
 impl App {
     /// Opens the database, loads the master key and the connectors, and wires the services.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect_with(&config.database_url, &config.database).await?;
+        // Hosts sharing a database must share the key that seals what it stores.
+        if store.is_shared()
+            && config.secret_key.is_none()
+            && config.key_file.is_none()
+            && std::env::var_os("PATCHBAY_SECRET_KEY").is_none()
+        {
+            anyhow::bail!(
+                "a PostgreSQL database is shared by hosts: set PATCHBAY_SECRET_KEY (the same key on every \
+                 host) or --secret-key-file"
+            );
+        }
         let secrets = Secrets::new(load_master_key(config.secret_key, config.key_file.as_deref())?);
+        crate::secrets::rotate::check_key(&store, &secrets).await?;
         let metrics = Arc::new(Metrics::new(config.monitoring.tenant_limit));
         let drift = Arc::new(Drift::new(store.clone(), config.monitoring.drift_sample_interval));
         let sandbox = Sandbox::new(config.sandbox.clone())?;
+        // Changes other hosts log from here on are applied after the registry loads.
+        let changes_seen = store.last_change().await?;
         let registry =
             Arc::new(Registry::open(&config.connectors_dir, store.clone(), sandbox, metrics.clone()).await);
         let upstream = Upstream::new(config.upstream_timeout, config.max_upstream_body_bytes);
@@ -182,6 +199,7 @@ impl App {
             deliverer,
             public_url,
             metrics_addr: std::sync::OnceLock::new(),
+            changes_seen,
             config: config.clone(),
         })
     }
@@ -245,6 +263,12 @@ pub async fn serve(
                 .await;
         }));
     }
+    workers.push(tokio::spawn(changes::run(
+        app.store.clone(),
+        app.registry.clone(),
+        app.changes_seen,
+        stop_rx.clone(),
+    )));
     let watcher = watch::spawn(app.registry.clone(), stop_rx);
     // Small JSON answers must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {

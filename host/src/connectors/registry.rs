@@ -224,6 +224,22 @@ impl Registry {
         }));
     }
 
+    /// Serves the revisions the store says are active (another host changed them); whether any
+    /// live connector changed.
+    pub async fn refresh(&self) -> bool {
+        let _guard = self.change.lock().await;
+        let before = self.snapshot();
+        self.publish(before.errors.clone(), None, Vec::new()).await;
+        let after = self.snapshot();
+        before.connectors.len() != after.connectors.len()
+            || after.connectors.iter().any(|(name, live)| {
+                before
+                    .connectors
+                    .get(name)
+                    .is_none_or(|b| b.revision != live.revision)
+            })
+    }
+
     /// Activates a manifest (and its component) uploaded through the API, validated completely
     /// first.
     pub async fn put(

@@ -193,6 +193,18 @@ impl From<StoreError> for ApiError {
                     "integrated account {id} changed meanwhile (it is no longer {expected}); read it again"
                 ),
             ),
+            // The database is down or unreachable: the request lost nothing and may be retried.
+            e if e.is_unavailable() => {
+                let mut api = Self::new(
+                    ErrorCode::DatabaseUnavailable,
+                    "the host's database is unavailable; retry later",
+                );
+                api.internal = Some(Internal {
+                    cause: e.to_string(),
+                    at: Location::caller(),
+                });
+                api
+            }
             other => Self::internal(other),
         }
     }

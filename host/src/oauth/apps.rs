@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::secrets::aad;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 
@@ -74,10 +75,6 @@ pub struct OAuthApps {
     secrets: Secrets,
 }
 
-fn aad(connector: &str) -> Vec<u8> {
-    format!("oauth-app:{connector}").into_bytes()
-}
-
 impl OAuthApps {
     /// Apps kept in `store`, sealed with `secrets`.
     pub fn new(store: Store, secrets: Secrets) -> Self {
@@ -86,7 +83,7 @@ impl OAuthApps {
 
     /// Sets a connector's app.
     pub async fn put(&self, connector: &str, app: &OAuthApp) -> Result<(), StoreError> {
-        let sealed = self.secrets.seal_json(app, &aad(connector));
+        let sealed = self.secrets.seal_json(app, &aad::oauth_app(connector));
         self.store.put_oauth_app(connector, &sealed).await
     }
 
@@ -95,7 +92,7 @@ impl OAuthApps {
         let Some(sealed) = self.store.oauth_app(connector).await? else {
             return Ok(None);
         };
-        Ok(Some(self.secrets.open_json(&sealed, &aad(connector))?))
+        Ok(Some(self.secrets.open_json(&sealed, &aad::oauth_app(connector))?))
     }
 
     /// A connector's app, which must be set.

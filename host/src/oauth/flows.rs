@@ -23,6 +23,7 @@ use crate::accounts::state_machine::{AccountEvent, Transition};
 use crate::clock::now_ms;
 use crate::config::PublicUrl;
 use crate::connectors::{LiveConnector, Registry};
+use crate::secrets::aad;
 use crate::secrets::{Secrets, SecretsError};
 use crate::store::{OAuthStateRow, Store, StoreError};
 use crate::telemetry::emit;
@@ -30,9 +31,6 @@ use crate::telemetry::events::{OAUTH_APP_SET, OAUTH_DENIED};
 
 /// The audit actor of changes made by the callback.
 const ACTOR: &str = "oauth";
-/// Associated data of sealed PKCE verifiers.
-const VERIFIER_AAD: &[u8] = b"oauth-state";
-
 /// Why an OAuth operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -295,7 +293,7 @@ impl OAuthFlows {
             tenant_id,
             redirect_uri: req.redirect_uri,
             account_id: req.integrated_account_id,
-            sealed_verifier: self.secrets.seal(verifier.as_bytes(), VERIFIER_AAD),
+            sealed_verifier: self.secrets.seal(verifier.as_bytes(), aad::OAUTH_STATE),
             expires_at: now_ms() + self.state_ttl.as_millis() as i64,
             auth_method: Some(method),
             context,
@@ -344,7 +342,7 @@ impl OAuthFlows {
             .get(&pending.connector)
             .await?
             .ok_or_else(|| FlowError::Invalid("the OAuth app was removed".into()))?;
-        let verifier = self.secrets.open(&pending.sealed_verifier, VERIFIER_AAD)?;
+        let verifier = self.secrets.open(&pending.sealed_verifier, aad::OAUTH_STATE)?;
         let verifier = String::from_utf8(verifier).map_err(|_| SecretsError::Decrypt)?;
         let tokens = OAuthClient::new(&provider, &app, &self.http)
             .with_context(&pending.context)

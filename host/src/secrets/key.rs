@@ -39,6 +39,40 @@ pub fn load_master_key(given: Option<[u8; 32]>, key_file: Option<&Path>) -> Resu
     read_or_create_key_file(path)
 }
 
+/// The master key a host would use, without creating one: `PATCHBAY_SECRET_KEY`, else the key
+/// file; `Ok(None)` when neither exists (key rotation must not invent the old key).
+pub fn existing_master_key(key_file: Option<&Path>) -> Result<Option<[u8; 32]>, SecretsError> {
+    if let Ok(text) = std::env::var("PATCHBAY_SECRET_KEY") {
+        return parse_key(&text).map(Some);
+    }
+    let Some(path) = key_file else { return Ok(None) };
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_key(&text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretsError::KeyFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Replaces a key file's key (written beside it `0600`, then renamed over it: never half-written).
+pub fn replace_key_file(path: &Path, key: &[u8; 32]) -> Result<(), SecretsError> {
+    let io = |source| SecretsError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("key-new");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(hex::encode(key).as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);

@@ -3,7 +3,9 @@
 //! Every sealed value is bound to the record that owns it (associated data), so a ciphertext
 //! copied to another row does not open. Where the master key comes from is [`key`].
 
+pub mod aad;
 pub mod key;
+pub mod rotate;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -14,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::Sha256;
 
-pub use key::{load_master_key, parse_key};
+pub use key::{existing_master_key, load_master_key, parse_key, replace_key_file};
 
 /// Errors of key handling and sealing.
 #[derive(Debug, thiserror::Error)]
@@ -97,12 +99,12 @@ impl Secrets {
 
     /// Seals an account's credentials (bound to the account id).
     pub fn seal_credentials(&self, account_id: &str, credentials: &Value) -> Vec<u8> {
-        self.seal_json(credentials, account_id.as_bytes())
+        self.seal_json(credentials, &aad::credentials(account_id))
     }
 
     /// Opens an account's credentials.
     pub fn open_credentials(&self, account_id: &str, sealed: &[u8]) -> Result<Value, SecretsError> {
-        self.open_json(sealed, account_id.as_bytes())
+        self.open_json(sealed, &aad::credentials(account_id))
     }
 
     /// Key for signing pagination cursors.

@@ -56,6 +56,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn remove(&self, key: &K) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +83,9 @@ mod tests {
             c.insert("y", i);
         }
         assert!(c.entries.lock().unwrap().len() <= 2);
+        c.insert("z", 3);
+        c.clear();
+        assert_eq!(c.get(&"z"), None, "cleared");
         let off = TtlCache::new(Duration::ZERO, 10);
         off.insert("a", 1);
         assert_eq!(off.get(&"a"), None);

@@ -12,7 +12,7 @@ pub enum StoreError {
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL names no backend this host has.
-    #[error("unsupported database URL {0:?}: this host stores in SQLite (sqlite://path)")]
+    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://user@host/db")]
     UnsupportedUrl(String),
     /// A stored value is corrupt.
     #[error("corrupt row: {0}")]
@@ -28,4 +28,27 @@ pub enum StoreError {
         /// The status the change was based on.
         expected: &'static str,
     },
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, out of connections) rather
+    /// than refusing the operation: the operation may succeed when retried.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Db(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // SQLSTATE class 08 (connection exception), 57P01..57P03 (the server is shutting
+                // down or starting), 53300 (too many connections).
+                sqlx::Error::Database(d) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Persistence: one [`Store`] facade over a closed set of backends, chosen by the database URL
-//! at startup. SQLite (embedded, the default) is the only backend today; a second one is a new
-//! [`Backend`] variant with the same methods, and the compiler lists every method it lacks.
+//! at startup: SQLite (embedded, the default) or PostgreSQL (several hosts). Their queries are
+//! written once (`sql`) and expanded for each backend's driver; a third backend is a new
+//! [`Backend`] variant, and the compiler lists every method it lacks.
 //!
 //! The facade owns what is the same for every backend: the state machine's check before a
 //! status change, API-token hashing, and the short-lived caches of the per-request lookups
@@ -9,7 +10,10 @@
 
 mod cache;
 mod error;
+mod options;
+mod postgres;
 mod records;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -26,11 +30,14 @@ use crate::clock::now_ms;
 use crate::telemetry::emit;
 use crate::telemetry::events::ACCOUNT_TRANSITION;
 use cache::TtlCache;
+use postgres::PgStore;
 use sqlite::SqliteStore;
 
 pub use error::StoreError;
+pub use options::DatabaseOptions;
 pub use records::{
-    AccountEventRecord, ConnectorVersion, NewVersion, OAuthStateRow, QueueDepths, TokenUpdate,
+    AccountEventRecord, Change, ConnectorVersion, NewVersion, OAuthStateRow, QueueDepths, Reseal, Sealed,
+    TokenUpdate,
 };
 
 /// How long looked-up tokens and accounts are reused without asking the database.
@@ -41,6 +48,8 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
 enum Backend {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
+    /// PostgreSQL, for several hosts on one database.
+    Postgres(PgStore),
 }
 
 /// Runs `$e` with `$b` bound to the backend.
@@ -48,6 +57,7 @@ macro_rules! on_backend {
     ($self:ident, $b:ident => $e:expr) => {
         match &$self.backend {
             Backend::Sqlite($b) => $e,
+            Backend::Postgres($b) => $e,
         }
     };
 }
@@ -74,7 +84,14 @@ impl Store {
     /// Connects to the database `url` names (creating a SQLite file if needed) and applies that
     /// backend's migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let backend = if SqliteStore::accepts(url) {
+        Self::connect_with(url, &DatabaseOptions::default()).await
+    }
+
+    /// [`Store::connect`] with a server database's connection settings.
+    pub async fn connect_with(url: &str, options: &DatabaseOptions) -> Result<Self, StoreError> {
+        let backend = if PgStore::accepts(url) {
+            Backend::Postgres(PgStore::connect(url, options).await?)
+        } else if SqliteStore::accepts(url) {
             Backend::Sqlite(SqliteStore::connect(url).await?)
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -85,6 +102,11 @@ impl Store {
             accounts: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 100_000)),
             webhook_secrets: Arc::new(TtlCache::new(DEFAULT_CACHE_TTL, 10_000)),
         })
+    }
+
+    /// Whether the database is a server that several hosts may share (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Whether the database answers.
@@ -277,6 +299,58 @@ impl Store {
     /// returned too (the caller refuses them) and swept.
     pub async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthStateRow>, StoreError> {
         on_backend!(self, b => b.take_oauth_state(state_hash).await)
+    }
+
+    // Sealed values as a whole.
+
+    /// The sealed key check, if one was stored.
+    pub async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        on_backend!(self, b => b.key_check().await)
+    }
+
+    /// Stores the key check unless one exists.
+    pub async fn init_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {
+        on_backend!(self, b => b.init_key_check(sealed).await)
+    }
+
+    /// Replaces every sealed value with `reseal(kind, row id, sealed)` in one transaction (all
+    /// or none); the count re-sealed, or `reseal`'s first error (nothing changed then).
+    pub async fn reseal_all<E>(&self, reseal: &Reseal<'_, E>) -> Result<Result<usize, E>, StoreError> {
+        let done = on_backend!(self, b => b.reseal_all(reseal).await);
+        self.accounts.clear();
+        self.webhook_secrets.clear();
+        done
+    }
+
+    // Changes other hosts made.
+
+    /// The newest change's id (0: none yet).
+    pub async fn last_change(&self) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.last_change().await)
+    }
+
+    /// Changes after `after`, oldest first.
+    pub async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        on_backend!(self, b => b.changes_since(after, limit).await)
+    }
+
+    /// Forgets changes recorded before `before` (epoch ms).
+    pub async fn prune_changes(&self, before: i64) -> Result<(), StoreError> {
+        on_backend!(self, b => b.prune_changes(before).await)
+    }
+
+    /// Drops this host's cached copy of an account (another host changed it).
+    pub fn forget_account(&self, id: &str) {
+        self.accounts.remove(&id.to_owned());
+    }
+
+    /// Waits until another host may have logged a change: a PostgreSQL notification or `poll`,
+    /// whichever comes first (SQLite: `poll`).
+    pub async fn change_signal(&self, poll: Duration) {
+        match &self.backend {
+            Backend::Postgres(b) => b.change_signal(poll).await,
+            Backend::Sqlite(_) => tokio::time::sleep(poll).await,
+        }
     }
 
     // Connector revisions.

@@ -113,3 +113,65 @@ pub struct QueueDepths {
     /// Deliveries pending (due or scheduled for a retry).
     pub deliveries: i64,
 }
+
+/// A change another host made that this one must apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its position in the change log.
+    pub id: i64,
+    /// What changed: [`Change::CONNECTOR`] or [`Change::ACCOUNT`].
+    pub kind: String,
+    /// The connector's name or the account's id.
+    pub subject: String,
+}
+
+impl Change {
+    /// A connector's active revision changed.
+    pub const CONNECTOR: &str = "connector";
+    /// An account changed (status, credentials) or was deleted.
+    pub const ACCOUNT: &str = "account";
+}
+
+/// Re-seals one sealed value: (its kind, its row's id, the sealed bytes) to new sealed bytes.
+pub type Reseal<'a, E> = dyn Fn(Sealed, &str, &[u8]) -> Result<Vec<u8>, E> + Sync + 'a;
+
+/// The kinds of sealed values the database holds (key rotation re-seals every one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// An account's credentials.
+    Credentials,
+    /// A connector's OAuth app settings.
+    OAuthApp,
+    /// A pending authorization's PKCE verifier.
+    OAuthState,
+    /// A connector's app-level inbound webhook secret.
+    WebhookSecret,
+    /// An outbound endpoint's signing secret.
+    EndpointSecret,
+    /// The key check.
+    KeyCheck,
+}
+
+impl Sealed {
+    /// Every kind.
+    pub const ALL: [Sealed; 6] = [
+        Self::Credentials,
+        Self::OAuthApp,
+        Self::OAuthState,
+        Self::WebhookSecret,
+        Self::EndpointSecret,
+        Self::KeyCheck,
+    ];
+
+    /// Where it is stored: (table, id column, sealed column).
+    pub fn location(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Credentials => ("integrated_accounts", "id", "credentials"),
+            Self::OAuthApp => ("oauth_apps", "connector", "sealed"),
+            Self::OAuthState => ("oauth_states", "state_hash", "sealed_verifier"),
+            Self::WebhookSecret => ("webhook_secrets", "connector", "sealed"),
+            Self::EndpointSecret => ("webhook_endpoints", "id", "sealed_secret"),
+            Self::KeyCheck => ("key_check", "id", "sealed"),
+        }
+    }
+}

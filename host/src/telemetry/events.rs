@@ -88,6 +88,7 @@ events! {
     CONNECTOR_REFUSE: Event "patchbay.connectors.refuse" note "connector rejected, previous version stays live" => "A manifest or component was refused (`file`, `problems`: every problem with its JSON path).";
     CONNECTOR_PUBLISH_FAILED: Event "patchbay.connectors.publish_failed" note "cannot read active versions; keeping the live set" => "The live set could not be rebuilt from the database (`error`).";
     CONNECTOR_ROLLBACK: Event "patchbay.connectors.rollback" => "An earlier revision was made live again (`connector`, `revision`).";
+    CONNECTOR_REMOTE_CHANGE: Event "patchbay.connectors.remote_change" => "Another host on the database changed connector revisions (`connectors`); this host now serves the active ones.";
     CONNECTOR_WATCH_UNAVAILABLE: Event "patchbay.connectors.watch_unavailable" note "hot reload from files is off" => "The connectors directory cannot be watched (`error`, `dir`); uploads through the API still work.";
     CONNECTOR_WATCH_CHANGED: Event "patchbay.connectors.watch_changed" => "A connector file changed and is re-read (`file`).";
     CONNECTOR_WATCH_COMPONENT_CHANGED: Event "patchbay.connectors.watch_component_changed" note "re-reading the directory" => "A component that a manifest names by `component.path` changed.";
@@ -110,6 +111,7 @@ events! {
 
     // webhooks: inbound ingestion and outbound delivery.
     STORE_CHECKPOINT_FAILED: Event "patchbay.store.checkpoint_failed" => "The SQLite WAL could not be copied back into the database file (`error`); the WAL grows until the next checkpoint succeeds.";
+    STORE_CHANGES_FAILED: Event "patchbay.store.changes_failed" => "The change log other hosts write could not be read (`error`); connector changes and account changes of other hosts reach this host when it can read it again (account caches still expire after 2 s).";
 
     WEBHOOK_REJECTED: Event "patchbay.webhooks.rejected" => "An inbound webhook was refused with 401 `invalid_signature` (`connector`, `account`, `reason`); its body is never logged.";
     WEBHOOK_TOO_LARGE: Event "patchbay.webhooks.too_large" => "An inbound webhook was refused with 413: its body is over the limit (`connector`, `limit`).";

@@ -16,6 +16,7 @@ use super::{ENDPOINT_TEST_EVENT, ssrf};
 use crate::accounts::Principal;
 use crate::clock::{now_ms, rfc3339};
 use crate::secrets::Secrets;
+use crate::secrets::aad;
 use crate::store::Store;
 
 /// The body of `POST /webhook-endpoints`.
@@ -100,10 +101,6 @@ fn check_filters(filters: &Option<Vec<String>>) -> Result<(), WebhookError> {
     Ok(())
 }
 
-fn secret_aad(endpoint: &str) -> Vec<u8> {
-    format!("webhook-endpoint:{endpoint}").into_bytes()
-}
-
 impl Endpoints {
     /// The service over these handles.
     pub fn new(store: Store, secrets: Secrets, allow_private: bool, events_written: Arc<Notify>) -> Self {
@@ -117,7 +114,9 @@ impl Endpoints {
 
     /// The signing secret of an endpoint (`whsec_…`).
     pub fn secret(&self, e: &EndpointRow) -> Result<String, WebhookError> {
-        let bytes = self.secrets.open(&e.sealed_secret, &secret_aad(&e.id))?;
+        let bytes = self
+            .secrets
+            .open(&e.sealed_secret, &aad::endpoint_secret(&e.id))?;
         String::from_utf8(bytes)
             .map_err(|_| WebhookError::Invalid("stored endpoint secret is not text".into()))
     }
@@ -151,7 +150,7 @@ impl Endpoints {
         let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw));
         let now = now_ms();
         let row = EndpointRow {
-            sealed_secret: self.secrets.seal(secret.as_bytes(), &secret_aad(&id)),
+            sealed_secret: self.secrets.seal(secret.as_bytes(), &aad::endpoint_secret(&id)),
             id,
             tenant_id,
             url: req.url,

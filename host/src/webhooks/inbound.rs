@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::config::PublicUrl;
 use crate::connectors::Registry;
 use crate::secrets::Secrets;
+use crate::secrets::aad;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::telemetry::emit;
@@ -60,11 +61,6 @@ pub struct Inbound {
     max_body_bytes: usize,
     public_url: PublicUrl,
     stored: Arc<Notify>,
-}
-
-/// The aad of a connector's sealed webhook secret.
-fn secret_aad(connector: &str) -> Vec<u8> {
-    format!("webhook-secret:{connector}").into_bytes()
 }
 
 impl Inbound {
@@ -117,7 +113,9 @@ impl Inbound {
         if secret.is_empty() {
             return Err(WebhookError::Invalid("`secret` must not be empty".into()));
         }
-        let sealed = self.secrets.seal(secret.as_bytes(), &secret_aad(connector));
+        let sealed = self
+            .secrets
+            .seal(secret.as_bytes(), &aad::webhook_secret(connector));
         Ok(self
             .store
             .put_webhook_secret(connector, &sealed, now_ms())
@@ -212,7 +210,7 @@ impl Inbound {
             }
         }
         let app = match self.store.webhook_secret(connector).await? {
-            Some(sealed) => Some(self.secrets.open(&sealed, &secret_aad(connector))?),
+            Some(sealed) => Some(self.secrets.open(&sealed, &aad::webhook_secret(connector))?),
             None => None,
         };
         Ok((app, tenant))

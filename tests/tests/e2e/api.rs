@@ -380,6 +380,8 @@ async fn credentials_are_encrypted_at_rest() {
         .await;
     let shown = host.get(&format!("/integrated-accounts/{acct}")).await;
     assert!(!shown.body.to_string().contains(TOKEN));
+    // On PostgreSQL, its dump is what is scanned.
+    patchbay_test_support::database::dump_into(&host.app.config().database_url, &host.dir);
     let mut found_context = false;
     for entry in std::fs::read_dir(&host.dir).unwrap() {
         let path = entry.unwrap().path();

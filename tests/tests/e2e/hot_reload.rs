@@ -255,7 +255,7 @@ async fn bad_versions_are_refused_and_the_previous_stays_live() {
 #[tokio::test]
 async fn versions_persist_across_restarts_and_roll_back() {
     let data = scratch_dir("persist");
-    let db = format!("sqlite://{}", data.join("patchbay.db").display());
+    let db = patchbay_test_support::database::fresh_database(&data);
     let (host, _mock, _server, acct, dir) = setup_with(Some(db.clone())).await;
     let r = host.put_connector("swap", manifest(7)).await;
     assert_eq!(r.body["revision"], 2);
@@ -312,4 +312,73 @@ async fn versions_persist_across_restarts_and_roll_back() {
         .error(404, "not_found");
     assert_eq!(again.get("/connectors").await.body["stats"]["rollbacks"], 2);
     let _ = std::fs::remove_dir_all(data);
+}
+
+/// Several hosts on one database: a connector uploaded to one is served by the others, each
+/// within the change watcher's bound (a PostgreSQL notification, else its 250 ms poll).
+#[tokio::test]
+async fn a_connector_put_on_one_host_is_served_by_the_others() {
+    let db = patchbay_test_support::database::fresh_database(&scratch_dir("cluster-reload"));
+    let (a, _mock, _server, acct, dir) = setup_with(Some(db.clone())).await;
+    let others = [
+        Host::start_with(HostOptions {
+            connectors: Some(dir.clone()),
+            database_url: Some(db.clone()),
+            ..Default::default()
+        })
+        .await,
+        Host::start_with(HostOptions {
+            connectors: Some(dir.clone()),
+            database_url: Some(db.clone()),
+            ..Default::default()
+        })
+        .await,
+    ];
+    let mut delays = Vec::new();
+    for n in 1..=10u32 {
+        let put = a.put_connector("swap", manifest(n)).await;
+        assert_eq!(put.status, 200, "{}", put.body);
+        let started = Instant::now();
+        let want = format!("1.0.{n}");
+        for host in &others {
+            loop {
+                // What a caller sees: the account's calls are mapped by the new revision.
+                let r = host
+                    .get(&format!("/unified/crm/contacts?integrated_account_id={acct}"))
+                    .await;
+                if r.body["result"][0]["mapped_by"] == want.as_str() {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "version {want} never reached a second host: {}",
+                    r.body
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        delays.push(started.elapsed());
+    }
+    delays.sort();
+    let (p50, max) = (delays[delays.len() / 2], delays[delays.len() - 1]);
+    println!("connector PUT on host A served by hosts B and C: p50 {p50:?}, max {max:?} (10 PUTs)");
+    assert!(
+        max < Duration::from_secs(1),
+        "the documented bound is 1 s: max {max:?}"
+    );
+    // A rollback travels the same way.
+    let back = a
+        .send(Method::POST, "/connectors/swap/rollback", &a.admin, None)
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    for host in &others {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while host.get("/connectors/swap").await.body["version"] != "1.0.9" {
+            assert!(
+                Instant::now() < deadline,
+                "the rollback reached every host within 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }

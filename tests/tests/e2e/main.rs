@@ -19,5 +19,6 @@ mod oauth_server;
 mod passthrough;
 mod pipedrive;
 mod sandbox;
+mod store;
 mod webhook_vectors;
 mod webhooks;

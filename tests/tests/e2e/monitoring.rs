@@ -31,9 +31,9 @@ fn tweak(c: &mut Config) {
     c.monitoring.drift_sample_interval = Duration::ZERO;
 }
 
-fn options(db: &Path) -> HostOptions {
+fn options(db: &str) -> HostOptions {
     HostOptions {
-        database_url: Some(format!("sqlite://{}", db.display())),
+        database_url: Some(db.to_owned()),
         tweak: Some(tweak),
         ..Default::default()
     }
@@ -135,7 +135,7 @@ async fn metrics_need_an_admin_token_or_the_private_listener() {
 
 #[tokio::test]
 async fn every_category_moves_through_the_api_and_gauges_survive_a_restart() {
-    let db = scratch_dir("metrics-db").join("patchbay.db");
+    let db = patchbay_test_support::database::fresh_database(&scratch_dir("metrics-db"));
     let (host, mock, _server, acct) = Host::with_vendor_options::<HubSpotMock>(options(&db))
         .await
         .into_parts();
@@ -409,7 +409,7 @@ async fn contacts_drift_until(host: &Host, what: &str, ok: impl Fn(&Value) -> bo
 
 #[tokio::test]
 async fn a_vendor_changing_a_field_type_shows_as_drift_until_accepted() {
-    let db = scratch_dir("drift-db").join("patchbay.db");
+    let db = patchbay_test_support::database::fresh_database(&scratch_dir("drift-db"));
     let (host, mock, _server, acct) = Host::with_vendor_options::<HubSpotMock>(options(&db))
         .await
         .into_parts();

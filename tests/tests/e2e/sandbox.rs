@@ -232,7 +232,7 @@ async fn components_outside_the_contract_never_load() {
 #[tokio::test]
 async fn restarts_serve_the_stored_component_without_compiling_again() {
     let dir = patchbay_tests::scratch_dir("restart");
-    let db = format!("sqlite://{}", dir.join("p.db").display());
+    let db = patchbay_test_support::database::fresh_database(&dir);
     let cache = dir.join("wasm-cache");
     let options = || HostOptions {
         database_url: Some(db.clone()),

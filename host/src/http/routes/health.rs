@@ -23,7 +23,10 @@ pub async fn readyz(
     State(registry): State<Arc<Registry>>,
 ) -> Result<Json<Value>, ApiError> {
     if !store.ping().await {
-        return Err(ApiError::new(ErrorCode::Internal, "database unavailable"));
+        return Err(ApiError::new(
+            ErrorCode::DatabaseUnavailable,
+            "database unavailable",
+        ));
     }
     let snap = registry.snapshot();
     Ok(Json(

@@ -1,15 +1,81 @@
 //! The SQLite backend (the embedded default): the pool in WAL mode, write transactions, and the
 //! queries of each aggregate in a module of their own. Migrations: `host/migrations/sqlite`.
 
-mod accounts;
-mod api_tokens;
 mod checkpoint;
-mod connector_versions;
-mod deliveries;
-mod inbound;
-mod monitoring;
-mod oauth;
 mod turns;
+
+mod accounts {
+    crate::store::sql::accounts::accounts_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod changes {
+    crate::store::sql::changes::changes_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod api_tokens {
+    crate::store::sql::api_tokens::api_tokens_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod connector_versions {
+    crate::store::sql::connector_versions::connector_versions_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod deliveries {
+    crate::store::sql::deliveries::deliveries_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod inbound {
+    crate::store::sql::inbound::inbound_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod secrets {
+    crate::store::sql::secrets::secrets_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod monitoring {
+    crate::store::sql::monitoring::monitoring_queries!(SqliteStore, sqlx::Sqlite);
+}
+mod oauth {
+    crate::store::sql::oauth::oauth_queries!(SqliteStore, sqlx::Sqlite);
+}
+
+/// How SQLite spells what the dialects spell differently (see `store::sql`).
+mod dialect {
+    use sqlx::{Sqlite, Transaction};
+
+    use crate::store::error::StoreError;
+
+    /// Claims need no row locks: `BEGIN IMMEDIATE` holds the database's write lock.
+    pub const SKIP_LOCKED: &str = "";
+
+    /// The elements of the JSON array bound at `param`, as rows `j` (`j.value` each).
+    pub fn json_rows(param: &str) -> String {
+        format!("json_each({param}) AS j")
+    }
+
+    /// Field `name` of the row `j` as text.
+    pub fn json_text(name: &str) -> String {
+        format!("json_extract(j.value, '$.{name}')")
+    }
+
+    /// Field `name` of the row `j` as an integer.
+    pub fn json_int(name: &str) -> String {
+        json_text(name)
+    }
+
+    /// The strings of the JSON array bound at `param`, as a subquery's rows.
+    pub fn json_strings(param: &str) -> String {
+        format!("SELECT value FROM json_each({param})")
+    }
+
+    /// The account context's top-level field named by the text bound at `param`, as text.
+    pub fn context_field(param: &str) -> String {
+        format!("CAST(json_extract(context, '$.' || {param}) AS TEXT)")
+    }
+
+    /// Other hosts poll the change log: nothing to notify.
+    pub async fn notify_changes(_tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Serializes revision writers of one connector: the write transaction already does.
+    pub async fn lock_connector(_tx: &mut Transaction<'_, Sqlite>, _name: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,7 +85,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::error::StoreError;
-use crate::accounts::detail::StatusDetail;
 use turns::{Turn, Turns};
 
 /// A SQLite database.
@@ -122,15 +187,20 @@ impl SqliteStore {
         Ok((self.relaxed.begin_with("BEGIN IMMEDIATE").await?, turn))
     }
 
+    /// The acknowledgement path's turn, for a statement that commits by itself.
+    async fn urgent_turn(&self) -> Turn {
+        self.turns.urgent().await
+    }
+
+    /// The acknowledgement path's pool.
+    fn urgent_pool(&self) -> &SqlitePool {
+        &self.urgent
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
-}
-
-/// A status detail as stored (JSON text).
-fn detail_json(detail: &StatusDetail) -> String {
-    serde_json::to_string(detail).expect("details serialize")
 }
 
 #[cfg(test)]
