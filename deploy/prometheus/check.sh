@@ -22,3 +22,15 @@ printf 'dummy-token\n' >"$tmp/patchbay-token"
 sed "s#/etc/prometheus/patchbay-token#$tmp/patchbay-token#" "$dir/prometheus.yml" >"$tmp/prometheus.yml"
 grep -q "credentials_file: $tmp/patchbay-token" "$tmp/prometheus.yml"
 promtool check config "$tmp/prometheus.yml"
+
+# The cluster's configuration (deploy/compose.yaml), likewise next to a copy of the rules.
+cp "$dir/cluster.yml" "$tmp/cluster.yml"
+promtool check config "$tmp/cluster.yml"
+
+# The load balancer's configuration, where nginx is installed (scripts/cluster.sh uses it):
+# the compose service names resolve only inside compose, so they are checked as loopback.
+if command -v nginx >/dev/null; then
+    sed 's/patchbay-[0-9]:8080/127.0.0.1:8080/' deploy/nginx/patchbay.conf >"$tmp/patchbay.conf"
+    printf 'pid %s/nginx.pid;\nerror_log stderr;\nevents {}\nhttp { include %s/patchbay.conf; }\n' "$tmp" "$tmp" >"$tmp/nginx.conf"
+    nginx -t -q -c "$tmp/nginx.conf" -p "$tmp"
+fi

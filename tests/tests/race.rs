@@ -256,22 +256,25 @@ async fn hosts_share_rotating_tokens_without_reuse_through_a_kill_9() {
     let stats = provider.stats();
     let failures = failures.lock().unwrap().clone();
     let (of_touched, others): (Vec<_>, Vec<_>) = failures.iter().partition(|(id, _)| touched.contains(id));
+    let failing_touched: BTreeSet<&String> = of_touched.iter().map(|(id, _)| id).collect();
     println!(
         "race ({backend}): {n} processes, {ACCOUNTS} accounts, 5 s rotating tokens, {secs} s, host {victim} kill -9'd \
-         at {}s and restarted 3 s later: {} calls ok, {} refused while it was down, {} failed ({} of the {} accounts \
-         whose refresh it had in flight); {} refreshes, {} refresh-token reuses, {} expired access tokens sent, \
-         {} invalid tokens sent, {} accounts not active",
+         at {}s and restarted 3 s later: {} calls ok, {} refused while it was down, {} failed (on {} of the {} \
+         accounts whose refresh it had in flight, {} on others); {} refreshes, {} refresh-token reuses, {} expired \
+         access tokens sent, {} invalid tokens sent, {} accounts not active ({} of them among those)",
         secs / 2,
         ok.load(Ordering::Relaxed),
         refused.load(Ordering::Relaxed),
         failures.len(),
-        of_touched.len(),
+        failing_touched.len(),
         touched.len(),
+        others.len(),
         stats.refreshes,
         stats.refresh_token_reuse,
         stats.expired_token_uses,
         stats.invalid_token_uses,
-        not_active.len()
+        not_active.len(),
+        not_active.intersection(&touched).count()
     );
     for (id, what) in others.iter().take(20) {
         eprintln!("call failed: {id}: {what}");
@@ -281,11 +284,11 @@ async fn hosts_share_rotating_tokens_without_reuse_through_a_kill_9() {
         "{} calls failed on accounts the kill did not touch",
         others.len()
     );
-    assert!(
-        stats.refresh_token_reuse as usize <= touched.len(),
-        "a refresh token was used twice (beyond the {} refreshes the kill interrupted)",
-        touched.len()
-    );
+    // A reuse revokes its grant (RFC 9700 §4.14.2), so the account it belongs to ends in
+    // `needs_reauth`: the subset check below proves every reuse was of an interrupted refresh.
+    if touched.is_empty() {
+        assert_eq!(stats.refresh_token_reuse, 0, "a refresh token was used twice");
+    }
     assert_eq!(
         stats.expired_token_uses, 0,
         "an expired access token reached the vendor"

@@ -49,7 +49,7 @@ async fn once(pool: &SqlitePool, file: Option<&PathBuf>, turns: &Turns) -> Resul
     let frames = passive(pool).await?;
     if frames > RESTART_FRAMES {
         if let Some(file) = file.cloned() {
-            tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data())
+            tokio::task::spawn_blocking(move || sync_file(&file))
                 .await
                 .map_err(std::io::Error::other)
                 .and_then(|synced| synced)
@@ -59,6 +59,32 @@ async fn once(pool: &SqlitePool, file: Option<&PathBuf>, turns: &Turns) -> Resul
         passive(pool).await?;
     }
     Ok(())
+}
+
+/// Flushes the database file to disk through a descriptor opened once per file and never closed.
+///
+/// Closing any descriptor of a file drops every POSIX advisory lock the process holds on it,
+/// SQLite's own among them: a descriptor opened and closed for each sync let another process
+/// write while this one believed it held its locks, and corrupted a database two hosts shared
+/// (<https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_>).
+fn sync_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static OPEN: Mutex<Option<HashMap<PathBuf, &'static std::fs::File>>> = Mutex::new(None);
+    let file = {
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let open = open.get_or_insert_with(HashMap::new);
+        match open.get(path) {
+            Some(f) => *f,
+            None => {
+                // Leaked on purpose: see above.
+                let f: &'static std::fs::File = Box::leak(Box::new(std::fs::File::open(path)?));
+                open.insert(path.to_owned(), f);
+                f
+            }
+        }
+    };
+    file.sync_data()
 }
 
 /// A passive checkpoint; the WAL's length in frames.
