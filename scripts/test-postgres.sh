@@ -11,5 +11,7 @@ url=$(scripts/postgres.sh start "$dir")
 trap 'scripts/postgres.sh stop "$dir" || true; rm -rf "$dir"' EXIT
 echo "PostgreSQL for the matrix: $url"
 export PATCHBAY_TEST_POSTGRES="$url"
+# The race test runs the binary as separate processes.
+cargo build --locked -p patchbay --bin patchbay
 cargo test --locked -p patchbay-tests --test e2e --test race "$@"
 cargo test --locked -p patchbay --test cli "$@"

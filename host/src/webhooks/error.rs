@@ -45,6 +45,9 @@ pub enum WebhookError {
     /// Storing the request failed (the database's error).
     #[error("storing the webhook failed: {0}")]
     Intake(String),
+    /// Storing the request failed because the database was unreachable.
+    #[error("storing the webhook failed, the database is unavailable: {0}")]
+    Unavailable(String),
     /// The intake writer stopped (the host is shutting down).
     #[error("the webhook intake is shutting down")]
     IntakeClosed,

@@ -18,7 +18,11 @@ use crate::telemetry::events::WEBHOOK_WORKER_ERROR;
 /// Largest batch of acknowledgements one transaction writes.
 const INTAKE_BATCH: usize = 512;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// A commit's failure as every waiter of the batch gets it: whether the database was
+/// unreachable (a 503 the vendor retries), and the message.
+type Failure = (bool, String);
+
+type Waiter = oneshot::Sender<Result<(), Failure>>;
 
 /// A group-commit writer of `T`s.
 #[derive(Debug)]
@@ -56,8 +60,10 @@ impl<T: Send + 'static> GroupCommit<T> {
                         Err(_) => break,
                     }
                 }
-                let result = write(batch).await.map_err(|e| e.to_string());
-                if let Err(e) = &result {
+                let result = write(batch)
+                    .await
+                    .map_err(|e| (e.is_unavailable(), e.to_string()));
+                if let Err((_, e)) = &result {
                     emit!(ERROR, WEBHOOK_WORKER_ERROR, worker = name, error = %e);
                 }
                 for w in waiters.drain(..) {
@@ -78,7 +84,8 @@ impl<T: Send + 'static> GroupCommit<T> {
             .map_err(|_| WebhookError::IntakeClosed)?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(WebhookError::Intake(e)),
+            Ok(Err((true, e))) => Err(WebhookError::Unavailable(e)),
+            Ok(Err((false, e))) => Err(WebhookError::Intake(e)),
             Err(_) => Err(WebhookError::IntakeClosed),
         }
     }

@@ -176,6 +176,10 @@ impl From<WebhookError> for ApiError {
             WebhookError::Invalid(m) => ApiError::invalid(m),
             WebhookError::Forbidden(m) => ApiError::forbidden(m),
             WebhookError::Store(e) => e.into(),
+            WebhookError::Unavailable(_) => ApiError::new(
+                ErrorCode::DatabaseUnavailable,
+                "the host's database is unavailable; retry later",
+            ),
             WebhookError::Secrets(e) => e.into(),
             WebhookError::Dispatch(_) | WebhookError::Intake(_) | WebhookError::IntakeClosed => {
                 ApiError::internal(e)
