@@ -144,7 +144,11 @@ impl PgStore {
             .test_before_acquire(true)
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        // A host of the previous release may start on a database a newer one migrated (a
+        // rolling upgrade, a rollback): migrations only add, so the schema still serves it.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         let changed = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(pool.clone(), changed.clone()));
         Ok(Self {

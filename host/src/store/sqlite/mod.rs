@@ -128,7 +128,11 @@ impl SqliteStore {
             .max_connections(if memory { 1 } else { 8 })
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        // A host of the previous release may start on a database a newer one migrated (a
+        // rolling upgrade, a rollback): migrations only add, so the schema still serves it.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         let (relaxed, urgent) = if memory {
             (pool.clone(), pool.clone())
         } else {
