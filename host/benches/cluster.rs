@@ -71,7 +71,9 @@ fn cpu_us(pid: u32) -> f64 {
 fn with_children(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
             let rest = &stat[stat.rfind(')').unwrap() + 2..];
             if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
@@ -85,13 +87,27 @@ fn with_children(pid: u32) -> Vec<u32> {
 /// Busy CPU time of the whole machine, in µs (`/proc/stat`).
 fn machine_busy_us() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let f: Vec<f64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
     // user nice system idle iowait irq softirq steal
     (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10_000.0
 }
 
 fn pid_in(file: &Path) -> u32 {
-    std::fs::read_to_string(file).unwrap().lines().next().unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// CPU per proxied request at 16 connections, by process group (µs).
@@ -111,7 +127,10 @@ async fn through_the_balancer(hosts: usize, vendor: &str) -> (f64, f64, f64, Cpu
     script("cluster.sh", &["start", &d, &hosts.to_string()]);
     let env = env_of(&dir);
     let (lb, token) = (env["LB_URL"].clone(), env["ADMIN_TOKEN"].clone());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     let r = http
         .post(format!("{lb}/integrated-accounts"))
         .bearer_auth(&token)
@@ -126,7 +145,9 @@ async fn through_the_balancer(hosts: usize, vendor: &str) -> (f64, f64, f64, Cpu
     let auth = format!("Bearer {token}");
     wrk(&url, Some(&auth), 4, 2); // warm-up: every host's cache and pools
     let (p50, _, _) = wrk(&url, Some(&auth), 1, 5);
-    let host_pids: Vec<u32> = (1..=hosts).map(|i| pid_in(&dir.join(format!("host-{i}.pid")))).collect();
+    let host_pids: Vec<u32> = (1..=hosts)
+        .map(|i| pid_in(&dir.join(format!("host-{i}.pid"))))
+        .collect();
     let lb_pids = with_children(pid_in(&dir.join("nginx.pid")));
     let pg_pids = with_children(pid_in(&dir.join("pg/data/postmaster.pid")));
     let sum = |pids: &[u32]| pids.iter().map(|p| cpu_us(*p)).sum::<f64>();
@@ -139,7 +160,8 @@ async fn through_the_balancer(hosts: usize, vendor: &str) -> (f64, f64, f64, Cpu
         hosts: (after.0 - before.0) / requests,
         balancer: (after.1 - before.1) / requests,
         postgres: (after.2 - before.2) / requests,
-        rest: ((after.3 - before.3) - (after.0 - before.0) - (after.1 - before.1) - (after.2 - before.2)) / requests,
+        rest: ((after.3 - before.3) - (after.0 - before.0) - (after.1 - before.1) - (after.2 - before.2))
+            / requests,
     };
     let walk = || {
         let (h, u, t, a) = (http.clone(), lb.clone(), token.clone(), id.clone());
@@ -185,7 +207,14 @@ async fn store_ops(url: &str) -> [(f64, f64); 3] {
     let store = Store::connect(url).await.unwrap();
     let accounts: Vec<String> = (0..32).map(|i| format!("acct-{i}")).collect();
     for id in &accounts {
-        let row = AccountRow::new(id.clone(), "hubspot".into(), "bench".into(), vec![7; 200], json!({"portal": 1}), None);
+        let row = AccountRow::new(
+            id.clone(),
+            "hubspot".into(),
+            "bench".into(),
+            vec![7; 200],
+            json!({"portal": 1}),
+            None,
+        );
         store.create_account(&row, "bench").await.unwrap();
     }
     let ids = Arc::new(accounts);
@@ -212,7 +241,10 @@ async fn store_ops(url: &str) -> [(f64, f64); 3] {
                     AccountStatus::Connecting => (AccountStatus::Active, AccountEvent::Active),
                     _ => (AccountStatus::Connecting, AccountEvent::Updated),
                 };
-                store.transition(&Transition::new(&row, to, event, "bench")).await.unwrap();
+                store
+                    .transition(&Transition::new(&row, to, event, "bench"))
+                    .await
+                    .unwrap();
             }
         })
         .await
@@ -272,13 +304,19 @@ async fn main() {
     let server = script("postgres.sh", &["start", pg_dir.to_str().unwrap()]);
     let pg = patchbay_test_support::database::fresh_postgres_database(server.trim());
     let sqlite = format!("sqlite://{}", dir.join("ops.db").display());
-    println!("| operation | PostgreSQL: µs one at a time | PostgreSQL: per s, 16 at a time | SQLite: µs one at a time | SQLite: per s, 16 at a time |");
+    println!(
+        "| operation | PostgreSQL: µs one at a time | PostgreSQL: per s, 16 at a time | SQLite: µs one at a time | SQLite: per s, 16 at a time |"
+    );
     println!("|---|---:|---:|---:|---:|");
     let on_pg = store_ops(&pg).await;
     let on_sqlite = store_ops(&sqlite).await;
-    for (name, (p, s)) in ["account lookup (uncached)", "status transition", "webhook ack commit"]
-        .iter()
-        .zip(on_pg.iter().zip(on_sqlite.iter()))
+    for (name, (p, s)) in [
+        "account lookup (uncached)",
+        "status transition",
+        "webhook ack commit",
+    ]
+    .iter()
+    .zip(on_pg.iter().zip(on_sqlite.iter()))
     {
         println!("| {name} | {:.0} | {:.0} | {:.0} | {:.0} |", p.0, p.1, s.0, s.1);
     }

@@ -216,4 +216,3 @@ where
     }
     total as f64 / started.elapsed().as_secs_f64()
 }
-
