@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use patchbay::accounts::model::{AccountRow, AccountStatus};
 use patchbay::accounts::state_machine::{AccountEvent, Transition};
 use patchbay::store::Store;
 use patchbay::webhooks::model::NewInbound;
+use patchbay_test_support::cluster::Cluster;
 use patchbay_test_support::scratch_dir;
 use serde_json::json;
 
@@ -45,15 +45,6 @@ fn script(name: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn env_of(dir: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(dir.join("cluster.env"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
 }
 
 /// CPU time (user + system) a process has used, in µs (`/proc/<pid>/stat`, 100 ticks a second).
@@ -122,11 +113,17 @@ struct CpuPerRequest {
 /// 1, 2, 3 hosts behind nginx: (p50 µs, requests/s at 16) of a proxied contact, unified
 /// records/s, and where the CPU of the 16-connection run went.
 async fn through_the_balancer(hosts: usize, vendor: &str) -> (f64, f64, f64, CpuPerRequest) {
-    let dir = scratch_dir(&format!("bench-cluster-{hosts}"));
-    let d = dir.to_str().unwrap().to_owned();
-    script("cluster.sh", &["start", &d, &hosts.to_string()]);
-    let env = env_of(&dir);
-    let (lb, token) = (env["LB_URL"].clone(), env["ADMIN_TOKEN"].clone());
+    let cluster = Cluster::start(
+        &scratch_dir(&format!("bench-cluster-{hosts}")),
+        Path::new(env!("CARGO_BIN_EXE_patchbay")),
+        hosts,
+        "",
+    );
+    let dir = cluster.dir().to_owned();
+    let (lb, token) = (
+        cluster.env("LB_URL").to_owned(),
+        cluster.env("ADMIN_TOKEN").to_owned(),
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
@@ -169,7 +166,7 @@ async fn through_the_balancer(hosts: usize, vendor: &str) -> (f64, f64, f64, Cpu
     };
     records_per_s(4, walk).await; // warm-up
     let unified = records_per_s(4, walk).await;
-    script("cluster.sh", &["stop", &d]);
+    drop(cluster);
     (p50, rps, unified, cpu)
 }
 

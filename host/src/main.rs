@@ -146,6 +146,24 @@ enum TokenCommand {
         /// Restrict the token to one tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// The token stops working after this long (`30d`, `12h`); default: never.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<Duration>,
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database: String,
+    },
+    /// List the tokens: id, kind (admin or tenant), created, expires (never the token itself).
+    List {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database: String,
+    },
+    /// Revoke a token by id: refused at once by this database's hosts (within their change
+    /// watcher's poll, 250 ms; at most the 2 s token cache).
+    Revoke {
+        /// The token's id (`patchbay token list`).
+        id: String,
         /// Database URL.
         #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
         database: String,
@@ -304,6 +322,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                 TokenCommand::Create {
                     admin,
                     tenant,
+                    expires_in,
                     database,
                 },
         } => {
@@ -311,8 +330,43 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                 anyhow::bail!("a token is either --admin or for one --tenant ID");
             }
             let store = patchbay::store::Store::connect(&database).await?;
-            println!("{}", store.create_token(admin, tenant.as_deref()).await?);
+            let expires_at = expires_in.map(|d| patchbay::clock::now_ms() + d.as_millis() as i64);
+            let (token, _) = store
+                .create_token_with(admin, tenant.as_deref(), expires_at)
+                .await?;
+            println!("{token}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::List { database },
+        } => {
+            let store = patchbay::store::Store::connect(&database).await?;
+            let at = |ms: i64| {
+                chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
+            };
+            println!("id\tkind\tcreated\texpires");
+            for t in store.tokens().await? {
+                let kind = match (&t.tenant_id, t.admin) {
+                    (_, true) => "admin".to_owned(),
+                    (Some(tenant), false) => format!("tenant:{tenant}"),
+                    (None, false) => "none".to_owned(),
+                };
+                let expires = t.expires_at.map_or_else(|| "never".to_owned(), at);
+                println!("{}\t{kind}\t{}\t{expires}", t.id, at(t.created_at));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { id, database },
+        } => {
+            let store = patchbay::store::Store::connect(&database).await?;
+            if store.revoke_token(&id).await? {
+                println!("revoked {id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("no token {id}");
+                Ok(ExitCode::FAILURE)
+            }
         }
         Command::Secrets {
             command:

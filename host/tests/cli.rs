@@ -42,6 +42,34 @@ fn token_create_prints_only_the_token() {
 }
 
 #[test]
+fn tokens_are_listed_with_their_expiry_and_revoked_by_id() {
+    let dir = scratch("tokens");
+    let db = patchbay_test_support::database::fresh_database(&dir);
+    let run = |args: &[&str]| {
+        let out = bin().args(args).args(["--database", &db]).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert!(run(&["token", "create", "--admin"]).0);
+    assert!(run(&["token", "create", "--tenant", "t1", "--expires-in", "1h"]).0);
+    let (ok, listed) = run(&["token", "list"]);
+    assert!(ok, "{listed}");
+    let rows: Vec<Vec<&str>> = listed.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!((rows[0][1], rows[0][3]), ("admin", "never"), "{listed}");
+    assert_eq!(rows[1][1], "tenant:t1", "{listed}");
+    assert!(rows[1][3].starts_with("20"), "an RFC 3339 expiry: {listed}");
+    assert!(!listed.contains("pbt_"), "a token is never shown again: {listed}");
+    let (ok, said) = run(&["token", "revoke", rows[1][0]]);
+    assert!(ok && said.contains("revoked"), "{said}");
+    assert!(!run(&["token", "revoke", rows[1][0]]).0, "revoking twice fails");
+    assert_eq!(run(&["token", "list"]).1.lines().count(), 2, "one token left");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn connector_validate_reports_every_problem_with_file_and_path() {
     let dir = scratch("validate");
     let broken = dir.join("broken.json");

@@ -5,7 +5,7 @@
 //! (as a vendor retries) and a sample of what was (vendor retries of delivered events), and
 //! everything is still exactly once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,15 +122,7 @@ async fn kill_9_mid_ingestion_loses_nothing_and_duplicates_nothing() {
         .iter()
         .map(|i| format!("evt_{i:05}"))
         .collect();
-    let delivered_vendor_ids = |product: &Receiver| -> HashMap<String, HashSet<String>> {
-        let mut by_vendor: HashMap<String, HashSet<String>> = HashMap::new();
-        for d in product.deliveries().into_iter().filter(|d| d.answered == 200) {
-            assert!(d.valid, "delivery signature");
-            let v = d.body["data"]["vendor_event_id"].as_str().unwrap().to_owned();
-            by_vendor.entry(v).or_default().insert(d.id);
-        }
-        by_vendor
-    };
+    let delivered_vendor_ids = Receiver::ids_by_vendor_event;
     let started = Instant::now();
     while !want
         .iter()

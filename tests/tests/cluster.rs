@@ -9,13 +9,13 @@
 //!
 //! A binary of its own (like `race`): it links only the fixtures; the hosts are processes.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use patchbay_test_support::cluster::Cluster;
 use patchbay_test_support::receiver::Receiver;
 use patchbay_test_support::scratch_dir;
 use patchbay_test_support::signing::standard_webhooks_request;
@@ -25,54 +25,10 @@ const EVENTS: usize = 1500;
 const HOSTS: usize = 3;
 const VENDOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The `patchbay` binary cargo built next to this test.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("patchbay")
-}
-
-/// `scripts/cluster.sh COMMAND DIR ARGS…`, which must succeed.
-fn cluster(args: &[&str]) {
-    let out = Command::new(repo().join("scripts/cluster.sh"))
-        .args(args)
-        .env("PATCHBAY_BIN", binary())
-        .env(
-            "PATCHBAY_SERVE_ARGS",
-            "--allow-private-delivery-targets --delivery-retry-schedule 0ms,100ms,200ms,500ms,1s,1s,1s,1s",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cluster.sh {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The cluster's `cluster.env`.
-fn env_of(dir: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(dir.join("cluster.env"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-/// Stops the cluster however the test ends.
-struct Cluster(PathBuf);
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/cluster.sh"))
-            .args(["stop", self.0.to_str().unwrap()])
-            .output();
-    }
 }
 
 /// What sending one event got.
@@ -124,14 +80,15 @@ async fn admin(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_events_across_three_hosts_are_processed_and_delivered_once_through_a_kill_and_a_database_restart()
  {
-    let dir = scratch_dir("cluster");
-    let d = dir.to_str().unwrap().to_owned();
-    cluster(&["start", &d, &HOSTS.to_string()]);
-    let _stop = Cluster(dir.clone());
-    let env = env_of(&dir);
-    let token = env["ADMIN_TOKEN"].clone();
+    let cluster = Arc::new(Cluster::start(
+        &scratch_dir("cluster"),
+        &binary(),
+        HOSTS,
+        "--allow-private-delivery-targets --delivery-retry-schedule 0ms,100ms,200ms,500ms,1s,1s,1s,1s",
+    ));
+    let token = cluster.env("ADMIN_TOKEN").to_owned();
     let http = reqwest::Client::new();
-    let lb = env["LB_URL"].clone();
+    let lb = cluster.env("LB_URL").to_owned();
 
     let product = Receiver::start().await;
     let created = admin(
@@ -152,7 +109,7 @@ async fn inbound_events_across_three_hosts_are_processed_and_delivered_once_thro
             .map(|i| {
                 format!(
                     "{}/webhooks/standard-webhooks/{acct}",
-                    env[&format!("HOST_URL_{i}")]
+                    cluster.env(&format!("HOST_URL_{i}"))
                 )
             })
             .collect(),
@@ -205,18 +162,16 @@ async fn inbound_events_across_three_hosts_are_processed_and_delivered_once_thro
     };
     wait_acked(EVENTS / 4).await;
     let at_kill = acked.lock().unwrap().len();
-    cluster(&["kill", &d, "3"]);
+    cluster.kill(3);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let restart = d.clone();
-    tokio::task::spawn_blocking(move || cluster(&["start-host", &restart, "3"]))
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.start_host(3))
         .await
         .unwrap();
     wait_acked(EVENTS / 2).await;
     let at_db_restart = acked.lock().unwrap().len();
-    let restart = d.clone();
-    tokio::task::spawn_blocking(move || cluster(&["restart-db", &restart]))
-        .await
-        .unwrap();
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.restart_db()).await.unwrap();
     for s in senders {
         s.await.unwrap();
     }
@@ -258,15 +213,7 @@ async fn inbound_events_across_three_hosts_are_processed_and_delivered_once_thro
     }
 
     // Every vendor event delivered, each under exactly one webhook-id.
-    let delivered = |product: &Receiver| -> HashMap<String, HashSet<String>> {
-        let mut by_vendor: HashMap<String, HashSet<String>> = HashMap::new();
-        for d in product.deliveries().into_iter().filter(|d| d.answered == 200) {
-            assert!(d.valid, "delivery signature");
-            let v = d.body["data"]["vendor_event_id"].as_str().unwrap().to_owned();
-            by_vendor.entry(v).or_default().insert(d.id);
-        }
-        by_vendor
-    };
+    let delivered = Receiver::ids_by_vendor_event;
     let started = Instant::now();
     while delivered(&product).len() < EVENTS {
         assert!(

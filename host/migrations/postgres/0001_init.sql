@@ -8,7 +8,8 @@ CREATE TABLE api_tokens (
     token_hash TEXT NOT NULL UNIQUE,
     admin BOOLEAN NOT NULL,
     tenant_id TEXT,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT               -- NULL: never
 );
 
 CREATE TABLE integrated_accounts (

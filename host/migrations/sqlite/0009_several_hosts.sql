@@ -10,6 +10,9 @@ CREATE TABLE change_log (
 
 -- A known value sealed under the master key: a host started with another key (an old one after
 -- `patchbay secrets rotate`, a typo) is refused before it writes anything.
+-- API tokens may expire (NULL: never).
+ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
+
 CREATE TABLE key_check (
     id TEXT PRIMARY KEY CHECK (id = 'key'),
     sealed BLOB NOT NULL

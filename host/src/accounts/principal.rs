@@ -9,6 +9,8 @@ pub struct Principal {
     pub admin: bool,
     /// A tenant token sees only this tenant's accounts.
     pub tenant_id: Option<String>,
+    /// When the token stops working (epoch ms; `None`: never).
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {

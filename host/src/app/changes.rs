@@ -1,7 +1,7 @@
 //! Applies what other hosts on the same database changed: a connector revision activated there
-//! is served here, an account changed or deleted there is dropped from this host's cache. The
-//! store's change log says what changed; PostgreSQL's notifications say when (a poll catches
-//! what a notification missed, and is all SQLite has).
+//! is served here; an account changed or deleted there, and a token revoked there, are dropped
+//! from this host's caches. The store's change log says what changed; PostgreSQL's
+//! notifications say when (a poll catches what a notification missed, and is all SQLite has).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,7 @@ async fn apply(store: &Store, registry: &Registry, changes: &[Change]) -> Option
     for c in changes {
         match c.kind.as_str() {
             Change::ACCOUNT => store.forget_account(&c.subject),
+            Change::TOKEN => store.forget_token(&c.subject),
             Change::CONNECTOR => connectors.push(&c.subject),
             // A kind a newer host writes: nothing this host knows to do.
             _ => {}

@@ -37,7 +37,7 @@ pub use error::StoreError;
 pub use options::DatabaseOptions;
 pub use records::{
     AccountEventRecord, Change, ConnectorVersion, NewVersion, OAuthStateRow, QueueDepths, Reseal, Sealed,
-    TokenUpdate,
+    TokenRecord, TokenUpdate,
 };
 
 /// How long looked-up tokens and accounts are reused without asking the database.
@@ -116,28 +116,69 @@ impl Store {
 
     // API tokens.
 
-    /// Creates an API token and returns it (only its hash is stored).
+    /// Creates an API token that never expires and returns it (only its hash is stored).
     pub async fn create_token(&self, admin: bool, tenant_id: Option<&str>) -> Result<String, StoreError> {
+        Ok(self.create_token_with(admin, tenant_id, None).await?.0)
+    }
+
+    /// Creates an API token, expiring at `expires_at` (epoch ms) if given: the token, and its
+    /// record.
+    pub async fn create_token_with(
+        &self,
+        admin: bool,
+        tenant_id: Option<&str>,
+        expires_at: Option<i64>,
+    ) -> Result<(String, TokenRecord), StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = format!("pbt_{}", hex::encode(raw));
-        let id = uuid::Uuid::new_v4().to_string();
-        on_backend!(self, b => b.insert_token(&id, &hash_token(&token), admin, tenant_id, now_ms()).await)?;
-        Ok(token)
+        let record = TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            admin,
+            tenant_id: tenant_id.map(str::to_owned),
+            created_at: now_ms(),
+            expires_at,
+        };
+        on_backend!(self, b => b.insert_token(&record, &hash_token(&token)).await)?;
+        Ok((token, record))
     }
 
-    /// The principal of a token, if it exists.
+    /// The principal of a token, if it exists and has not expired.
     pub async fn principal(&self, token: &str) -> Result<Option<Principal>, StoreError> {
         let hash = hash_token(token);
         // Only known tokens are cached: random guesses must not fill memory.
-        if let Some(hit) = self.principals.get(&hash) {
-            return Ok(Some(hit));
+        let principal = match self.principals.get(&hash) {
+            Some(hit) => Some(hit),
+            None => {
+                let found = on_backend!(self, b => b.principal(&hash).await)?;
+                if let Some(p) = &found {
+                    self.principals.insert(hash, p.clone());
+                }
+                found
+            }
+        };
+        Ok(principal.filter(|p| p.expires_at.is_none_or(|at| at > now_ms())))
+    }
+
+    /// Every API token, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        on_backend!(self, b => b.tokens().await)
+    }
+
+    /// Revokes an API token: refused by this host at once, by every other host when it applies
+    /// the change (its change watcher's notification or poll; at most the cache TTL). False when
+    /// there was no such token.
+    pub async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let hash = on_backend!(self, b => b.revoke_token(id).await)?;
+        if let Some(h) = &hash {
+            self.principals.remove(h);
         }
-        let principal = on_backend!(self, b => b.principal(&hash).await)?;
-        if let Some(p) = &principal {
-            self.principals.insert(hash, p.clone());
-        }
-        Ok(principal)
+        Ok(hash.is_some())
+    }
+
+    /// Drops a revoked token from this host's cache (another host revoked it).
+    pub fn forget_token(&self, token_hash: &str) {
+        self.principals.remove(&token_hash.to_owned());
     }
 
     // Integrated accounts.

@@ -119,7 +119,7 @@ pub struct QueueDepths {
 pub struct Change {
     /// Its position in the change log.
     pub id: i64,
-    /// What changed: [`Change::CONNECTOR`] or [`Change::ACCOUNT`].
+    /// What changed: [`Change::CONNECTOR`], [`Change::ACCOUNT`] or [`Change::TOKEN`].
     pub kind: String,
     /// The connector's name or the account's id.
     pub subject: String,
@@ -130,6 +130,23 @@ impl Change {
     pub const CONNECTOR: &str = "connector";
     /// An account changed (status, credentials) or was deleted.
     pub const ACCOUNT: &str = "account";
+    /// An API token was revoked (the subject is its hash).
+    pub const TOKEN: &str = "token";
+}
+
+/// An API token as stored (its secret never is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    /// Token id.
+    pub id: String,
+    /// Admin tokens manage everything.
+    pub admin: bool,
+    /// A tenant token's tenant.
+    pub tenant_id: Option<String>,
+    /// When created, epoch ms.
+    pub created_at: i64,
+    /// When it stops working, epoch ms (`None`: never).
+    pub expires_at: Option<i64>,
 }
 
 /// Re-seals one sealed value: (its kind, its row's id, the sealed bytes) to new sealed bytes.

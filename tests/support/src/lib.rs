@@ -3,6 +3,7 @@
 //! OAuth redirect dance, and `oauth2-mock-server` (npm). The race test uses only this crate and
 //! the mock vendors, so its binary does not link the host (or wasmtime).
 
+pub mod cluster;
 pub mod database;
 pub mod process;
 pub mod receiver;

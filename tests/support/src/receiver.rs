@@ -190,6 +190,18 @@ impl Receiver {
             .collect()
     }
 
+    /// The `webhook-id`s each vendor event (`data.vendor_event_id`) was delivered under (answered
+    /// 200), every signature checked: more than one id for an event is a duplicated event.
+    pub fn ids_by_vendor_event(&self) -> std::collections::HashMap<String, HashSet<String>> {
+        let mut by_vendor: std::collections::HashMap<String, HashSet<String>> = Default::default();
+        for d in self.deliveries().into_iter().filter(|d| d.answered == 200) {
+            assert!(d.valid, "delivery signature");
+            let v = d.body["data"]["vendor_event_id"].as_str().unwrap().to_owned();
+            by_vendor.entry(v).or_default().insert(d.id);
+        }
+        by_vendor
+    }
+
     /// Waits until `done` holds for the deliveries (panics after `timeout`).
     pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
         let started = Instant::now();

@@ -450,3 +450,54 @@ async fn a_broken_manifest_is_reported_and_skipped() {
     assert_eq!(host.get("/readyz").await.status, 200);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// API tokens expire and are revoked: a revoked token is refused by the host that revoked it at
+/// once and by another host on the same database within its change watcher's bound (1 s here;
+/// the token cache's 2 s TTL at most); an expired one is refused everywhere.
+#[tokio::test]
+async fn revoked_and_expired_tokens_are_refused_on_every_host() {
+    let db = patchbay_test_support::database::fresh_database(&scratch_dir("tokens"));
+    let options = || HostOptions {
+        database_url: Some(db.clone()),
+        ..Default::default()
+    };
+    let (a, b) = (
+        Host::start_with(options()).await,
+        Host::start_with(options()).await,
+    );
+    let store = &a.app.store;
+    let (token, record) = store.create_token_with(false, Some("t1"), None).await.unwrap();
+    for host in [&a, &b] {
+        let r = host.send(Method::GET, "/integrated-accounts", &token, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let listed = store.tokens().await.unwrap();
+    assert!(listed.contains(&record), "{listed:?}");
+    assert!(store.revoke_token(&record.id).await.unwrap());
+    assert!(!store.revoke_token(&record.id).await.unwrap(), "revoked once");
+    a.send(Method::GET, "/integrated-accounts", &token, None)
+        .await
+        .error(401, "unauthenticated");
+    let revoked = std::time::Instant::now();
+    loop {
+        let r = b.send(Method::GET, "/integrated-accounts", &token, None).await;
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(1),
+            "host B still accepts the revoked token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Expiry: a token past its time is refused, cached or not.
+    let soon = patchbay::clock::now_ms() + 300;
+    let (short, _) = store.create_token_with(true, None, Some(soon)).await.unwrap();
+    assert_eq!(b.send(Method::GET, "/connectors", &short, None).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for host in [&a, &b] {
+        host.send(Method::GET, "/connectors", &short, None)
+            .await
+            .error(401, "unauthenticated");
+    }
+}
