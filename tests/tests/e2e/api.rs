@@ -501,3 +501,39 @@ async fn revoked_and_expired_tokens_are_refused_on_every_host() {
             .error(401, "unauthenticated");
     }
 }
+
+/// An account deleted through one host stops being callable through another host on the same
+/// database within 1 s, though that host had it cached from a call just before.
+#[tokio::test]
+async fn an_account_deleted_on_one_host_is_gone_on_the_others() {
+    let db = patchbay_test_support::database::fresh_database(&scratch_dir("delete-across"));
+    let options = || HostOptions {
+        database_url: Some(db.clone()),
+        ..Default::default()
+    };
+    let a = Host::start_with(options()).await;
+    let (mock, _server, acct) = a.add_vendor::<HubSpotMock>("hubspot").await;
+    mock.seed(2);
+    let b = Host::start_with(options()).await;
+    let call = format!("/proxy/contacts?integrated_account_id={acct}");
+    assert_eq!(
+        b.get(&call).await.status,
+        200,
+        "host B serves the account (and caches it)"
+    );
+    assert_eq!(a.delete_account(&acct).await.status, 204);
+    let deleted = std::time::Instant::now();
+    loop {
+        let r = b.get(&call).await;
+        if r.status == 404 {
+            r.error(404, "not_found");
+            break;
+        }
+        assert!(
+            deleted.elapsed() < std::time::Duration::from_secs(1),
+            "host B still calls through the deleted account: {}",
+            r.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
