@@ -43,6 +43,9 @@ pub struct Config {
     pub refresh: RefreshConfig,
     /// How long pending OAuth authorizations stay valid.
     pub oauth_state_ttl: Duration,
+    /// Where the OAuth connect flow may send the browser back (`redirect_uri` prefixes; empty:
+    /// any http(s) URL).
+    pub oauth_redirect_allow: Vec<String>,
     /// An account `connecting` for longer than this was abandoned (its host stopped mid-install)
     /// and may be retried.
     pub stuck_connecting_after: Duration,
@@ -201,6 +204,7 @@ impl Config {
             public_url: None,
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),
+            oauth_redirect_allow: Vec::new(),
             stuck_connecting_after: Duration::from_secs(300),
             webhooks: WebhookConfig::default(),
             monitoring: MonitoringConfig::default(),

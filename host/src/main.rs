@@ -96,6 +96,12 @@ enum Command {
         /// Tenants that keep their own `tenant` label in per-tenant metrics (the rest are `other`).
         #[arg(long, env = "PATCHBAY_METRICS_TENANT_LIMIT", default_value_t = 100)]
         metrics_tenant_limit: usize,
+        /// Where the OAuth connect flow may send the browser back: `redirect_uri` prefixes,
+        /// comma-separated (`https://app.example.com/oauth,http://localhost:3000/`); a redirect
+        /// must match one's scheme, host and port and sit under its path. Empty: any http(s) URL
+        /// (logged as a warning at startup).
+        #[arg(long, env = "PATCHBAY_OAUTH_REDIRECT_ALLOW", value_delimiter = ',')]
+        oauth_redirect_allow: Vec<String>,
         /// Sample each connector resource's vendor answers for schema drift at most this often.
         #[arg(long, env = "PATCHBAY_DRIFT_SAMPLE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
         drift_sample_interval: Duration,
@@ -288,6 +294,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             metrics_listen,
             metrics_tenant_limit,
             drift_sample_interval,
+            oauth_redirect_allow,
         } => {
             telemetry::init(log_format.into());
             let mut config = Config::new(database, connectors);
@@ -311,6 +318,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             config.monitoring.metrics_listen = metrics_listen;
             config.monitoring.tenant_limit = metrics_tenant_limit;
             config.monitoring.drift_sample_interval = drift_sample_interval;
+            config.oauth_redirect_allow = oauth_redirect_allow;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;

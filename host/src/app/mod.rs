@@ -19,11 +19,14 @@ use crate::connectors::{Registry, watch};
 use crate::http::{HttpState, metrics_router, router};
 use crate::monitoring::Monitoring;
 use crate::monitoring::drift::Drift;
+use crate::oauth::redirects::RedirectAllowList;
 use crate::oauth::{OAuthApps, OAuthFlows, Refresher, scheduler};
 use crate::sandbox::Sandbox;
 use crate::secrets::{Secrets, load_master_key};
 use crate::store::Store;
-use crate::telemetry::events::{APP_LISTEN, APP_STOPPED, MONITORING_METRICS_LISTEN, WEBHOOK_PRIVATE_TARGETS};
+use crate::telemetry::events::{
+    APP_LISTEN, APP_STOPPED, MONITORING_METRICS_LISTEN, OAUTH_REDIRECTS_UNRESTRICTED, WEBHOOK_PRIVATE_TARGETS,
+};
 use crate::telemetry::{Metrics, emit};
 use crate::upstream::Upstream;
 use crate::webhooks::delivery::{self, Deliverer};
@@ -126,6 +129,8 @@ impl App {
             oauth_http,
             config.oauth_state_ttl,
             public_url.clone(),
+            RedirectAllowList::parse(&config.oauth_redirect_allow)
+                .map_err(|e| anyhow::anyhow!("--oauth-redirect-allow: {e}"))?,
         ));
         let calls = Arc::new(Calls::new(
             store.clone(),
@@ -232,6 +237,9 @@ pub async fn serve(
     app.public_url.set_default(&format!("http://{addr}"));
     if app.config.webhooks.allow_private_targets {
         emit!(WARN, WEBHOOK_PRIVATE_TARGETS);
+    }
+    if app.config.oauth_redirect_allow.is_empty() {
+        emit!(WARN, OAUTH_REDIRECTS_UNRESTRICTED);
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(

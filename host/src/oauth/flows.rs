@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::apps::{AppError, OAuthApp, OAuthApps};
 use super::client::{OAuthClient, TokenError};
+use super::redirects::RedirectAllowList;
 use super::times::issued;
 use crate::accounts::error::AccountsError;
 use crate::accounts::install::Installer;
@@ -125,6 +126,7 @@ pub struct OAuthFlows {
     http: reqwest::Client,
     state_ttl: Duration,
     public_url: PublicUrl,
+    redirects: RedirectAllowList,
 }
 
 fn hash_state(state: &str) -> String {
@@ -143,6 +145,7 @@ impl OAuthFlows {
         http: reqwest::Client,
         state_ttl: Duration,
         public_url: PublicUrl,
+        redirects: RedirectAllowList,
     ) -> Self {
         Self {
             store,
@@ -153,6 +156,7 @@ impl OAuthFlows {
             http,
             state_ttl,
             public_url,
+            redirects,
         }
     }
 
@@ -241,12 +245,12 @@ impl OAuthFlows {
             other => other?,
         };
         let provider = self.provider(connector, Some(&method))?;
-        let ok_redirect =
-            url::Url::parse(&req.redirect_uri).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !ok_redirect {
-            return Err(FlowError::Invalid(
-                "redirect_uri must be an absolute http(s) URL".into(),
-            ));
+        if !self.redirects.allows(&req.redirect_uri) {
+            return Err(FlowError::Invalid(if self.redirects.is_empty() {
+                "redirect_uri must be an absolute http(s) URL".into()
+            } else {
+                "redirect_uri is not on this host's allow-list (--oauth-redirect-allow)".into()
+            }));
         }
         let mut context = serde_json::Value::Object(req.context);
         let tenant_id = match (&req.integrated_account_id, req.tenant_id, &principal.tenant_id) {

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod client;
 pub mod flows;
+pub mod redirects;
 pub mod refresh;
 pub mod scheduler;
 pub mod times;

@@ -101,6 +101,7 @@ events! {
     OAUTH_REFRESH_SETUP_ERROR: Event "patchbay.oauth.refresh_setup_error" => "A refresh failed because the OAuth app or provider settings are wrong (`account`, `message`); the account is left as it is and retried with backoff.";
     OAUTH_REFRESH_TRANSIENT_FAILURE: Event "patchbay.oauth.refresh_transient_failure" => "The token endpoint failed (`account`, `message`, `backoff_ms`); retried until the failure window closes.";
     OAUTH_NEEDS_REAUTH: Event "patchbay.oauth.needs_reauth" => "A refresh showed the grant is dead (`account`, `message`); the account moves to `needs_reauth`.";
+    OAUTH_REDIRECTS_UNRESTRICTED: Event "patchbay.oauth.redirects_unrestricted" note "--oauth-redirect-allow is empty: the connect flow accepts any http(s) redirect_uri" => "Logged at startup when no redirect_uri allow-list is configured; set one in production.";
     OAUTH_SCHEDULER_FAILED: Event "patchbay.oauth.scheduler_failed" => "The refresh scheduler could not read due accounts (`error`); it tries again next tick.";
     OAUTH_SCHEDULED_REFRESH_FAILED: Event "patchbay.oauth.scheduled_refresh_failed" => "A scheduled refresh did not produce a token (`account`, `error`).";
 

@@ -643,3 +643,50 @@ async fn a_burst_of_401s_refreshes_once_and_outages_do_not_need_the_user() {
     assert_eq!(a["status"], "active");
     assert_eq!(a["status_detail"]["step"], "oauth_app");
 }
+
+/// With `--oauth-redirect-allow`, the connect flow sends the browser back only under a listed
+/// prefix (scheme, host, port and path by whole segments); anything else is refused up front.
+#[tokio::test]
+async fn redirect_uris_off_the_allow_list_are_refused() {
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    let server = MockServer::spawn(provider.router()).await;
+    let dir = scratch_dir("redirects");
+    copy_connectors(&dir);
+    write_acme_connector(&dir, &server.base_url(), None);
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        tweak: Some(|c| c.oauth_redirect_allow = vec!["https://product.example/oauth".into()]),
+        ..Default::default()
+    })
+    .await;
+    host.put_oauth_app(
+        "acme",
+        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
+    )
+    .await;
+    let admin = host.admin.clone();
+    let start = |redirect: &'static str| {
+        let (host, admin) = (&host, admin.clone());
+        async move {
+            let body = json!({"tenant_id": "t1", "redirect_uri": redirect});
+            host.send(Method::POST, "/connect/acme", &admin, Some(body)).await
+        }
+    };
+    let ok = start("https://product.example/oauth/done?from=settings").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let back = run_authorization(ok.body["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(param(&back, "status").as_deref(), Some("active"), "{back:?}");
+    for refused in [
+        "https://evil.example/oauth/done",
+        "https://product.example/oauthx",
+        "http://product.example/oauth/done",
+        "https://product.example.evil.example/oauth",
+    ] {
+        let r = start(refused).await;
+        let body = r.error(400, "invalid_request");
+        assert!(
+            body["message"].as_str().unwrap().contains("allow-list"),
+            "{refused}: {body}"
+        );
+    }
+}
