@@ -11,7 +11,6 @@ url=$(scripts/postgres.sh start "$dir")
 trap 'scripts/postgres.sh stop "$dir" || true; rm -rf "$dir"' EXIT
 echo "PostgreSQL for the matrix: $url"
 export PATCHBAY_TEST_POSTGRES="$url"
-# The race test runs the binary as separate processes.
-cargo build --locked -p patchbay --bin patchbay
-cargo test --locked -p patchbay-tests --test e2e --test race "$@"
-cargo test --locked -p patchbay --test cli "$@"
+# `--workspace` as in the README's first command, so the same build serves (the features of a
+# workspace build differ from a single package's); it builds the binary the race test runs.
+cargo test --workspace --locked --test e2e --test race --test cli "$@"
