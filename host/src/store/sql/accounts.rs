@@ -1,9 +1,9 @@
 //! Integrated accounts: reads, creation, status transitions (each with its audit entry and outbox
 //! event in one transaction), status details, deletion, the audit log and the outbox.
 //!
-//! Written once for every backend: `accounts_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `accounts_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! accounts_queries {
     ($store:ident, $db:ty) => {

@@ -1,9 +1,9 @@
 //! Connector revisions: every manifest (and component) ever activated, and the active revision of
 //! each connector.
 //!
-//! Written once for every backend: `connector_versions_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `connector_versions_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! connector_versions_queries {
     ($store:ident, $db:ty) => {

@@ -1,9 +1,9 @@
 //! Outbound webhooks: endpoints, fan-out of outbox events into deliveries (once per event),
 //! leases of one endpoint's due deliveries, attempts with their outcome, and replays.
 //!
-//! Written once for every backend: `deliveries_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `deliveries_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! deliveries_queries {
     ($store:ident, $db:ty) => {

@@ -2,9 +2,9 @@
 //! are acknowledged), leases of the processing queue, processing results with vendor-event-id
 //! claims and outbox events in one transaction, and the app-level webhook secrets.
 //!
-//! Written once for every backend: `inbound_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `inbound_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! inbound_queries {
     ($store:ident, $db:ty) => {

@@ -1,9 +1,9 @@
 //! What monitoring reads: counts by status for the gauges, queue depths, and the schema-drift
 //! baselines.
 //!
-//! Written once for every backend: `monitoring_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `monitoring_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! monitoring_queries {
     ($store:ident, $db:ty) => {

@@ -1,9 +1,9 @@
 //! OAuth state: refresh leases and refreshed tokens, refresh failures and the schedule, token
 //! expiry drift, OAuth apps (sealed) and pending authorizations.
 //!
-//! Written once for every backend: `oauth_queries!(Store, Database)` expands, inside a backend's module,
-//! to that backend's methods; what the dialects spell differently comes from the backend's
-//! `dialect` module.
+//! Written once for every backend: `oauth_queries!(Store, Database)` expands, inside a
+//! backend's module, to that backend's methods; what the dialects spell differently comes from
+//! the backend's `dialect` module.
 
 macro_rules! oauth_queries {
     ($store:ident, $db:ty) => {
