@@ -215,3 +215,73 @@ async fn fanning_out_an_event_from_two_hosts_creates_its_deliveries_once() {
     );
     assert!(b.unfanned_events(100).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_reader_following_the_change_log_misses_no_change_two_hosts_write_at_once() {
+    use patchbay::accounts::model::{AccountRow, AccountStatus};
+    use patchbay::accounts::state_machine::{AccountEvent, Transition};
+    let (a, b) = two_hosts().await;
+    let start = a.last_change().await.unwrap();
+    for i in 0..8 {
+        let row = AccountRow::new(
+            format!("acct-{i}"),
+            "acme".into(),
+            "t1".into(),
+            b"s".to_vec(),
+            json!({}),
+            None,
+        );
+        a.create_account(&row, "test").await.unwrap();
+    }
+    // The reader does what a host's change watcher does: every id after the last one it saw.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (b.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut seen, mut ids) = (start, Vec::new());
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                for c in store.changes_since(seen, 1000).await.unwrap() {
+                    seen = c.id;
+                    ids.push(c.id);
+                }
+                if finished {
+                    return ids;
+                }
+            }
+        })
+    };
+    // Eight writers, four per store, each moving its own account back and forth.
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                for _ in 0..15 {
+                    let row = store.account(&format!("acct-{i}")).await.unwrap().unwrap();
+                    let (to, event) = match row.status {
+                        AccountStatus::Connecting => (AccountStatus::Active, AccountEvent::Active),
+                        _ => (AccountStatus::Connecting, AccountEvent::Updated),
+                    };
+                    store
+                        .transition(&Transition::new(&row, to, event, "test"))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let read = reader.await.unwrap();
+    let written: Vec<i64> = a
+        .changes_since(start, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(written.len(), 8 * 15, "one change per transition");
+    assert_eq!(read, written, "the reader saw every change, in order");
+}

@@ -77,6 +77,17 @@ mod dialect {
         format!("(CAST(context AS jsonb) ->> CAST({param} AS TEXT))")
     }
 
+    /// Makes change-log ids commit in the order they are taken: a sequence hands out ids as
+    /// transactions insert, and a watcher that read id 11 committed before id 10 would never read
+    /// 10. Held until commit; taken last in every transaction that logs a change (after its row
+    /// locks), so it cannot deadlock with them.
+    pub async fn order_changes(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('patchbay.change_log', 0))")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Wakes the other hosts' change watchers when the transaction commits.
     pub async fn notify_changes(tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify('patchbay_changes', '')")

@@ -57,6 +57,8 @@ macro_rules! changes_queries {
             kind: &str,
             subject: &str,
         ) -> Result<(), StoreError> {
+            // Readers take every id after the last one they saw: ids must commit in order.
+            super::dialect::order_changes(tx).await?;
             sqlx::query("INSERT INTO change_log (kind, subject, at) VALUES ($1, $2, $3)")
                 .bind(kind)
                 .bind(subject)

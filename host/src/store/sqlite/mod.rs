@@ -66,6 +66,11 @@ mod dialect {
         format!("CAST(json_extract(context, '$.' || {param}) AS TEXT)")
     }
 
+    /// Change-log ids commit in order already: one writer at a time.
+    pub async fn order_changes(_tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Other hosts poll the change log: nothing to notify.
     pub async fn notify_changes(_tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
         Ok(())
