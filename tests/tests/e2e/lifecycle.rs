@@ -49,6 +49,31 @@ async fn setup(default_expires_in: Option<u64>, refresh: RefreshConfig, upstream
     }
 }
 
+/// A host with the `acme` OAuth connector and its app set, configured by `tweak`.
+async fn acme_host(label: &str, tweak: fn(&mut patchbay::Config)) -> Setup {
+    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
+    let server = MockServer::spawn(provider.router()).await;
+    let dir = scratch_dir(label);
+    copy_connectors(&dir);
+    write_acme_connector(&dir, &server.base_url(), None);
+    let host = Host::start_with(HostOptions {
+        connectors: Some(dir),
+        tweak: Some(tweak),
+        ..Default::default()
+    })
+    .await;
+    host.put_oauth_app(
+        "acme",
+        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
+    )
+    .await;
+    Setup {
+        host,
+        provider,
+        _server: server,
+    }
+}
+
 async fn default_setup() -> Setup {
     setup(None, RefreshConfig::default(), Duration::from_secs(10)).await
 }
@@ -534,22 +559,11 @@ async fn every_transition_of_the_table() {
 
 #[tokio::test]
 async fn authorization_state_is_tenant_bound_and_expires() {
-    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
-    let server = MockServer::spawn(provider.router()).await;
-    let dir = scratch_dir("expiry");
-    copy_connectors(&dir);
-    write_acme_connector(&dir, &server.base_url(), None);
-    let host = Host::start_with(HostOptions {
-        connectors: Some(dir),
-        tweak: Some(|c| c.oauth_state_ttl = Duration::from_millis(300)),
-        ..Default::default()
-    })
-    .await;
-    host.put_oauth_app(
-        "acme",
-        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
-    )
-    .await;
+    let Setup {
+        host,
+        provider,
+        _server,
+    } = acme_host("expiry", |c| c.oauth_state_ttl = Duration::from_millis(300)).await;
 
     // A tenant token connects only for its own tenant.
     let tenant = host.tenant_token("t1").await;
@@ -648,21 +662,9 @@ async fn a_burst_of_401s_refreshes_once_and_outages_do_not_need_the_user() {
 /// prefix (scheme, host, port and path by whole segments); anything else is refused up front.
 #[tokio::test]
 async fn redirect_uris_off_the_allow_list_are_refused() {
-    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
-    let server = MockServer::spawn(provider.router()).await;
-    let dir = scratch_dir("redirects");
-    copy_connectors(&dir);
-    write_acme_connector(&dir, &server.base_url(), None);
-    let host = Host::start_with(HostOptions {
-        connectors: Some(dir),
-        tweak: Some(|c| c.oauth_redirect_allow = vec!["https://product.example/oauth".into()]),
-        ..Default::default()
+    let Setup { host, _server, .. } = acme_host("redirects", |c| {
+        c.oauth_redirect_allow = vec!["https://product.example/oauth".into()]
     })
-    .await;
-    host.put_oauth_app(
-        "acme",
-        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
-    )
     .await;
     let admin = host.admin.clone();
     let start = |redirect: &'static str| {
