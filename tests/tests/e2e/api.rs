@@ -491,10 +491,11 @@ async fn revoked_and_expired_tokens_are_refused_on_every_host() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Expiry: a token past its time is refused, cached or not.
-    let soon = patchbay::clock::now_ms() + 300;
+    let soon = patchbay::clock::now_ms() + 1500;
     let (short, _) = store.create_token_with(true, None, Some(soon)).await.unwrap();
     assert_eq!(b.send(Method::GET, "/connectors", &short, None).await.status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let left = (soon - patchbay::clock::now_ms()).max(0) as u64 + 100;
+    tokio::time::sleep(std::time::Duration::from_millis(left)).await;
     for host in [&a, &b] {
         host.send(Method::GET, "/connectors", &short, None)
             .await
