@@ -152,6 +152,9 @@ enum TokenCommand {
         /// Restrict the token to one tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// A token that may only read `GET /metrics` (for Prometheus).
+        #[arg(long, conflicts_with_all = ["admin", "tenant"])]
+        metrics: bool,
         /// The token stops working after this long (`30d`, `12h`); default: never.
         #[arg(long, value_parser = parse_duration)]
         expires_in: Option<Duration>,
@@ -330,17 +333,19 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                 TokenCommand::Create {
                     admin,
                     tenant,
+                    metrics,
                     expires_in,
                     database,
                 },
         } => {
-            if !admin && tenant.is_none() {
-                anyhow::bail!("a token is either --admin or for one --tenant ID");
+            if !admin && tenant.is_none() && !metrics {
+                anyhow::bail!("a token is --admin, for one --tenant ID, or --metrics");
             }
             let store = patchbay::store::Store::connect(&database).await?;
             let expires_at = expires_in.map(|d| patchbay::clock::now_ms() + d.as_millis() as i64);
+            let scope = metrics.then_some(patchbay::accounts::Principal::METRICS);
             let (token, _) = store
-                .create_token_with(admin, tenant.as_deref(), expires_at)
+                .create_token_with(admin, tenant.as_deref(), expires_at, scope)
                 .await?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
@@ -354,10 +359,11 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             };
             println!("id\tkind\tcreated\texpires");
             for t in store.tokens().await? {
-                let kind = match (&t.tenant_id, t.admin) {
-                    (_, true) => "admin".to_owned(),
-                    (Some(tenant), false) => format!("tenant:{tenant}"),
-                    (None, false) => "none".to_owned(),
+                let kind = match (&t.tenant_id, t.admin, &t.scope) {
+                    (_, _, Some(scope)) => scope.clone(),
+                    (_, true, None) => "admin".to_owned(),
+                    (Some(tenant), false, None) => format!("tenant:{tenant}"),
+                    (None, false, None) => "none".to_owned(),
                 };
                 let expires = t.expires_at.map_or_else(|| "never".to_owned(), at);
                 println!("{}\t{kind}\t{}\t{expires}", t.id, at(t.created_at));

@@ -54,18 +54,22 @@ fn tokens_are_listed_with_their_expiry_and_revoked_by_id() {
     };
     assert!(run(&["token", "create", "--admin"]).0);
     assert!(run(&["token", "create", "--tenant", "t1", "--expires-in", "1h"]).0);
+    assert!(run(&["token", "create", "--metrics"]).0);
+    assert!(!run(&["token", "create", "--metrics", "--admin"]).0, "one kind per token");
     let (ok, listed) = run(&["token", "list"]);
     assert!(ok, "{listed}");
     let rows: Vec<Vec<&str>> = listed.lines().skip(1).map(|l| l.split('\t').collect()).collect();
-    assert_eq!(rows.len(), 2, "{listed}");
-    assert_eq!((rows[0][1], rows[0][3]), ("admin", "never"), "{listed}");
-    assert_eq!(rows[1][1], "tenant:t1", "{listed}");
-    assert!(rows[1][3].starts_with("20"), "an RFC 3339 expiry: {listed}");
+    assert_eq!(rows.len(), 3, "{listed}");
+    let kind = |k: &str| rows.iter().find(|r| r[1] == k).unwrap_or_else(|| panic!("no {k}: {listed}"));
+    assert_eq!(kind("admin")[3], "never", "{listed}");
+    assert_eq!(kind("metrics")[3], "never", "{listed}");
+    let tenant = kind("tenant:t1");
+    assert!(tenant[3].starts_with("20"), "an RFC 3339 expiry: {listed}");
     assert!(!listed.contains("pbt_"), "a token is never shown again: {listed}");
-    let (ok, said) = run(&["token", "revoke", rows[1][0]]);
+    let (ok, said) = run(&["token", "revoke", tenant[0]]);
     assert!(ok && said.contains("revoked"), "{said}");
-    assert!(!run(&["token", "revoke", rows[1][0]]).0, "revoking twice fails");
-    assert_eq!(run(&["token", "list"]).1.lines().count(), 2, "one token left");
+    assert!(!run(&["token", "revoke", tenant[0]]).0, "revoking twice fails");
+    assert_eq!(run(&["token", "list"]).1.lines().count(), 3, "two tokens left");
     let _ = std::fs::remove_dir_all(dir);
 }
 

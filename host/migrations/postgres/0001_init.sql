@@ -9,7 +9,8 @@ CREATE TABLE api_tokens (
     admin BOOLEAN NOT NULL,
     tenant_id TEXT,
     created_at BIGINT NOT NULL,
-    expires_at BIGINT               -- NULL: never
+    expires_at BIGINT,              -- NULL: never
+    scope TEXT                      -- `metrics`: GET /metrics only; NULL: what admin/tenant_id allow
 );
 
 CREATE TABLE integrated_accounts (

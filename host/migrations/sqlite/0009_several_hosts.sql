@@ -10,8 +10,10 @@ CREATE TABLE change_log (
 
 -- A known value sealed under the master key: a host started with another key (an old one after
 -- `patchbay secrets rotate`, a typo) is refused before it writes anything.
--- API tokens may expire (NULL: never).
+-- API tokens may expire (NULL: never), and may be limited to a scope (`metrics`: GET /metrics
+-- only; NULL: what `admin` and `tenant_id` allow).
 ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_tokens ADD COLUMN scope TEXT;
 
 CREATE TABLE key_check (
     id TEXT PRIMARY KEY CHECK (id = 'key'),

@@ -11,9 +11,19 @@ pub struct Principal {
     pub tenant_id: Option<String>,
     /// When the token stops working (epoch ms; `None`: never).
     pub expires_at: Option<i64>,
+    /// A narrower scope than `admin` and `tenant_id` say ([`Principal::METRICS`]); `None`: none.
+    pub scope: Option<String>,
 }
 
 impl Principal {
+    /// The scope of a token that may only read `GET /metrics` (a Prometheus scraper's).
+    pub const METRICS: &str = "metrics";
+
+    /// Whether this token may only read metrics.
+    pub fn metrics_only(&self) -> bool {
+        self.scope.as_deref() == Some(Self::METRICS)
+    }
+
     /// Whether this principal may see an account of `tenant_id`.
     pub fn can_see(&self, tenant_id: &str) -> bool {
         self.admin || self.tenant_id.as_deref() == Some(tenant_id)

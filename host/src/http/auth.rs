@@ -1,5 +1,6 @@
 //! API-token authentication: every protected route passes through [`require_token`], which puts
-//! the caller's [`Principal`] in the request; [`Admin`] extracts it for operator-only routes.
+//! the caller's [`Principal`] in the request (a metrics token gets no further than `GET /metrics`);
+//! [`Admin`] extracts it for operator-only routes, [`MetricsReader`] for `GET /metrics`.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
@@ -29,12 +30,34 @@ pub async fn require_token(State(store): State<Store>, mut req: Request, next: N
         .into_response();
     };
     match store.principal(token).await {
+        // A metrics token reads GET /metrics and nothing else, whatever a route would allow.
+        Ok(Some(principal))
+            if principal.metrics_only()
+                && !(req.method() == axum::http::Method::GET && req.uri().path() == "/metrics") =>
+        {
+            ApiError::forbidden("a metrics token may only GET /metrics").into_response()
+        }
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Ok(None) => ApiError::new(ErrorCode::Unauthenticated, "unknown API token").into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The caller of `GET /metrics`: an admin token or a metrics token (403 `forbidden` otherwise).
+#[derive(Debug, Clone)]
+pub struct MetricsReader;
+
+impl<S: Send + Sync> FromRequestParts<S> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Principal>() {
+            Some(p) if p.metrics_only() => Ok(Self),
+            _ => Admin::from_request_parts(parts, state).await.map(|_| Self),
+        }
     }
 }
 

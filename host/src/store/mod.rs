@@ -118,16 +118,17 @@ impl Store {
 
     /// Creates an API token that never expires and returns it (only its hash is stored).
     pub async fn create_token(&self, admin: bool, tenant_id: Option<&str>) -> Result<String, StoreError> {
-        Ok(self.create_token_with(admin, tenant_id, None).await?.0)
+        Ok(self.create_token_with(admin, tenant_id, None, None).await?.0)
     }
 
-    /// Creates an API token, expiring at `expires_at` (epoch ms) if given: the token, and its
-    /// record.
+    /// Creates an API token, expiring at `expires_at` (epoch ms) and narrowed to `scope` if
+    /// given: the token, and its record.
     pub async fn create_token_with(
         &self,
         admin: bool,
         tenant_id: Option<&str>,
         expires_at: Option<i64>,
+        scope: Option<&str>,
     ) -> Result<(String, TokenRecord), StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
@@ -138,6 +139,7 @@ impl Store {
             tenant_id: tenant_id.map(str::to_owned),
             created_at: now_ms(),
             expires_at,
+            scope: scope.map(str::to_owned),
         };
         on_backend!(self, b => b.insert_token(&record, &hash_token(&token)).await)?;
         Ok((token, record))

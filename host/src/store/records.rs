@@ -147,6 +147,8 @@ pub struct TokenRecord {
     pub created_at: i64,
     /// When it stops working, epoch ms (`None`: never).
     pub expires_at: Option<i64>,
+    /// A narrower scope (`metrics`), if any.
+    pub scope: Option<String>,
 }
 
 /// Re-seals one sealed value: (its kind, its row's id, the sealed bytes) to new sealed bytes.

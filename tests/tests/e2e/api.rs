@@ -466,7 +466,10 @@ async fn revoked_and_expired_tokens_are_refused_on_every_host() {
         Host::start_with(options()).await,
     );
     let store = &a.app.store;
-    let (token, record) = store.create_token_with(false, Some("t1"), None).await.unwrap();
+    let (token, record) = store
+        .create_token_with(false, Some("t1"), None, None)
+        .await
+        .unwrap();
     for host in [&a, &b] {
         let r = host.send(Method::GET, "/integrated-accounts", &token, None).await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -492,7 +495,10 @@ async fn revoked_and_expired_tokens_are_refused_on_every_host() {
     }
     // Expiry: a token past its time is refused, cached or not.
     let soon = patchbay::clock::now_ms() + 1500;
-    let (short, _) = store.create_token_with(true, None, Some(soon)).await.unwrap();
+    let (short, _) = store
+        .create_token_with(true, None, Some(soon), None)
+        .await
+        .unwrap();
     assert_eq!(b.send(Method::GET, "/connectors", &short, None).await.status, 200);
     let left = (soon - patchbay::clock::now_ms()).max(0) as u64 + 100;
     tokio::time::sleep(std::time::Duration::from_millis(left)).await;
@@ -536,5 +542,32 @@ async fn an_account_deleted_on_one_host_is_gone_on_the_others() {
             r.status
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A metrics token (`patchbay token create --metrics`) reads `GET /metrics` and nothing else.
+#[tokio::test]
+async fn a_metrics_token_reads_metrics_and_nothing_else() {
+    let host = Host::start().await;
+    let (token, _) = host
+        .app
+        .store
+        .create_token_with(false, None, None, Some(patchbay::accounts::Principal::METRICS))
+        .await
+        .unwrap();
+    let r = host.req(Method::GET, "/metrics", &token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("patchbay_"), "the exposition");
+    for (method, path) in [
+        (Method::GET, "/integrated-accounts"),
+        (Method::GET, "/connectors"),
+        (Method::GET, "/ops/summary"),
+        (Method::POST, "/integrated-accounts"),
+        (Method::GET, "/webhook-endpoints"),
+        (Method::PUT, "/connectors/hubspot/oauth-app"),
+    ] {
+        host.send(method.clone(), path, &token, Some(json!({})))
+            .await
+            .error(403, "forbidden");
     }
 }

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::http::auth::Admin;
+use crate::http::auth::{Admin, MetricsReader};
 use crate::http::error::ApiError;
 use crate::monitoring::Monitoring;
 
@@ -17,7 +17,7 @@ use crate::monitoring::Monitoring;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /metrics` (admin).
-pub async fn metrics(State(m): State<Arc<Monitoring>>, _: Admin) -> Result<Response, ApiError> {
+pub async fn metrics(State(m): State<Arc<Monitoring>>, _: MetricsReader) -> Result<Response, ApiError> {
     exposition(&m).await
 }
 

@@ -16,8 +16,8 @@ macro_rules! api_tokens_queries {
             /// Stores a token's hash.
             pub async fn insert_token(&self, t: &TokenRecord, token_hash: &str) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO api_tokens (id, token_hash, admin, tenant_id, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO api_tokens (id, token_hash, admin, tenant_id, created_at, expires_at, scope) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&t.id)
                 .bind(token_hash)
@@ -25,6 +25,7 @@ macro_rules! api_tokens_queries {
                 .bind(&t.tenant_id)
                 .bind(t.created_at)
                 .bind(t.expires_at)
+                .bind(&t.scope)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -32,7 +33,7 @@ macro_rules! api_tokens_queries {
 
             /// The principal of a token hash (expired ones too: the facade refuses them).
             pub async fn principal(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
-                let row = sqlx::query("SELECT id, admin, tenant_id, expires_at FROM api_tokens WHERE token_hash = $1")
+                let row = sqlx::query("SELECT id, admin, tenant_id, expires_at, scope FROM api_tokens WHERE token_hash = $1")
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -41,13 +42,14 @@ macro_rules! api_tokens_queries {
                     admin: r.get("admin"),
                     tenant_id: r.get("tenant_id"),
                     expires_at: r.get("expires_at"),
+                    scope: r.get("scope"),
                 }))
             }
 
             /// Every token, oldest first (never the secret: only its hash is stored).
             pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id, admin, tenant_id, created_at, expires_at FROM api_tokens ORDER BY created_at, id",
+                    "SELECT id, admin, tenant_id, created_at, expires_at, scope FROM api_tokens ORDER BY created_at, id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -59,6 +61,7 @@ macro_rules! api_tokens_queries {
                         tenant_id: r.get("tenant_id"),
                         created_at: r.get("created_at"),
                         expires_at: r.get("expires_at"),
+                        scope: r.get("scope"),
                     })
                     .collect())
             }
