@@ -55,12 +55,19 @@ fn tokens_are_listed_with_their_expiry_and_revoked_by_id() {
     assert!(run(&["token", "create", "--admin"]).0);
     assert!(run(&["token", "create", "--tenant", "t1", "--expires-in", "1h"]).0);
     assert!(run(&["token", "create", "--metrics"]).0);
-    assert!(!run(&["token", "create", "--metrics", "--admin"]).0, "one kind per token");
+    assert!(
+        !run(&["token", "create", "--metrics", "--admin"]).0,
+        "one kind per token"
+    );
     let (ok, listed) = run(&["token", "list"]);
     assert!(ok, "{listed}");
     let rows: Vec<Vec<&str>> = listed.lines().skip(1).map(|l| l.split('\t').collect()).collect();
     assert_eq!(rows.len(), 3, "{listed}");
-    let kind = |k: &str| rows.iter().find(|r| r[1] == k).unwrap_or_else(|| panic!("no {k}: {listed}"));
+    let kind = |k: &str| {
+        rows.iter()
+            .find(|r| r[1] == k)
+            .unwrap_or_else(|| panic!("no {k}: {listed}"))
+    };
     assert_eq!(kind("admin")[3], "never", "{listed}");
     assert_eq!(kind("metrics")[3], "never", "{listed}");
     let tenant = kind("tenant:t1");
