@@ -22,44 +22,44 @@ struct Setup {
 
 /// A host with the `acme` OAuth connector pointing at a fresh provider mock.
 async fn setup(default_expires_in: Option<u64>, refresh: RefreshConfig, upstream_timeout: Duration) -> Setup {
-    let provider = OAuthProviderMock::new("patchbay", "provider-secret");
-    let server = MockServer::spawn(provider.router()).await;
-    let url = server.base_url();
-    let dir = scratch_dir("acme");
-    copy_connectors(&dir);
-    write_acme_connector(&dir, &url, default_expires_in);
-    let host = Host::start_with(HostOptions {
-        connectors: Some(dir),
-        refresh,
-        upstream_timeout,
-        // The product's receiver listens on loopback.
-        tweak: Some(|c| c.webhooks.allow_private_targets = true),
-        ..Default::default()
-    })
-    .await;
-    host.put_oauth_app(
+    acme_setup(
         "acme",
-        json!({"client_id": "patchbay", "client_secret": "provider-secret"}),
+        default_expires_in,
+        HostOptions {
+            refresh,
+            upstream_timeout,
+            // The product's receiver listens on loopback.
+            tweak: Some(|c| c.webhooks.allow_private_targets = true),
+            ..Default::default()
+        },
     )
-    .await;
-    Setup {
-        host,
-        provider,
-        _server: server,
-    }
+    .await
 }
 
 /// A host with the `acme` OAuth connector and its app set, configured by `tweak`.
 async fn acme_host(label: &str, tweak: fn(&mut patchbay::Config)) -> Setup {
+    acme_setup(
+        label,
+        None,
+        HostOptions {
+            tweak: Some(tweak),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// The `acme` connector (its manifest's `default_expires_in`, if given) against a fresh provider
+/// mock, on a host started with `options`, its OAuth app set.
+async fn acme_setup(label: &str, default_expires_in: Option<u64>, options: HostOptions) -> Setup {
     let provider = OAuthProviderMock::new("patchbay", "provider-secret");
     let server = MockServer::spawn(provider.router()).await;
     let dir = scratch_dir(label);
     copy_connectors(&dir);
-    write_acme_connector(&dir, &server.base_url(), None);
+    write_acme_connector(&dir, &server.base_url(), default_expires_in);
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
-        tweak: Some(tweak),
-        ..Default::default()
+        ..options
     })
     .await;
     host.put_oauth_app(
