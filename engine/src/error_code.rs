@@ -95,6 +95,30 @@ impl RemoteErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, host-side first (the API description lists them).
+    pub const ALL: [ErrorCode; 20] = [
+        Self::Unauthenticated,
+        Self::InvalidSignature,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::InvalidRequest,
+        Self::AccountNotActive,
+        Self::PayloadTooLarge,
+        Self::Internal,
+        Self::DatabaseUnavailable,
+        Self::Remote(RemoteErrorCode::RateLimited),
+        Self::Remote(RemoteErrorCode::RemoteUnauthorized),
+        Self::Remote(RemoteErrorCode::RemoteForbidden),
+        Self::Remote(RemoteErrorCode::RemoteNotFound),
+        Self::Remote(RemoteErrorCode::RemoteInvalidRequest),
+        Self::Remote(RemoteErrorCode::RemoteConflict),
+        Self::Remote(RemoteErrorCode::RemoteServerError),
+        Self::Remote(RemoteErrorCode::RemoteTimeout),
+        Self::Remote(RemoteErrorCode::RemoteUnreachable),
+        Self::Remote(RemoteErrorCode::MappingError),
+        Self::Remote(RemoteErrorCode::ConnectorError),
+    ];
+
     /// HTTP status the host answers with.
     pub fn status(self) -> u16 {
         match self {
@@ -149,14 +173,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_names_match_serde() {
-        for code in [
-            RemoteErrorCode::RateLimited,
-            RemoteErrorCode::RemoteServerError,
-            RemoteErrorCode::MappingError,
-        ] {
+    fn wire_names_match_serde_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, code.as_str());
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
         }
     }
 

@@ -121,6 +121,13 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Print the host API's OpenAPI 3.1 description (what `GET /openapi.json` answers), with the
+    /// unified models of a connectors directory.
+    Openapi {
+        /// Directory of connector manifests.
+        #[arg(long, env = "PATCHBAY_CONNECTORS", default_value = "./connectors")]
+        connectors: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -381,6 +388,11 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
                 eprintln!("no token {id}");
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Command::Openapi { connectors } => {
+            let doc = patchbay::http::openapi::for_connectors_dir(&connectors).map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Secrets {
             command:

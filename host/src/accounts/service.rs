@@ -28,7 +28,7 @@ use crate::telemetry::emit;
 use crate::telemetry::events::{ACCOUNT_CREATE, ACCOUNT_DELETE, OAUTH_APP_UNREADABLE};
 
 /// `POST /integrated-accounts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Connector name.
@@ -50,7 +50,7 @@ pub struct CreateAccount {
 }
 
 /// `PATCH /integrated-accounts/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccount {
     /// New credentials (key-based and client-credentials accounts).

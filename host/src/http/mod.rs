@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod context;
 pub mod error;
+pub mod openapi;
 pub mod respond;
 pub mod routes;
 
@@ -104,6 +105,7 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .route("/connectors/{name}/drift", get(monitoring::drift))
         .route("/connectors/{name}/drift/accept", post(monitoring::accept_drift))
         .route("/metrics", get(monitoring::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/ops/summary", get(monitoring::summary))
         .route("/connectors/{name}/rollback", post(connectors::rollback))
         .route(

@@ -11,7 +11,7 @@ use crate::secrets::{Secrets, SecretsError};
 use crate::store::{Store, StoreError};
 
 /// A connector's OAuth app, set by an operator (`PUT /connectors/{name}/oauth-app`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthApp {
     /// Client id.

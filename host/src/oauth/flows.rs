@@ -68,7 +68,7 @@ pub enum FlowError {
 }
 
 /// `POST /connect/{connector}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartConnect {
     /// Tenant of the new account (default: the token's).

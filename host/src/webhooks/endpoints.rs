@@ -20,7 +20,7 @@ use crate::secrets::aad;
 use crate::store::Store;
 
 /// The body of `POST /webhook-endpoints`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpointRequest {
     /// Where events are POSTed.
@@ -36,15 +36,18 @@ pub struct NewEndpointRequest {
     pub description: Option<String>,
 }
 
-/// The body of `PATCH /webhook-endpoints/{id}`.
-#[derive(Debug, Deserialize)]
+/// The body of `PATCH /webhook-endpoints/{id}`: each field given is set (`null` clears
+/// `events` and `description`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EndpointPatch {
+pub struct EndpointPatch {
     #[serde(default)]
     url: Option<String>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
     events: Option<Option<Vec<String>>>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default)]
     enabled: Option<bool>,

@@ -19,7 +19,7 @@ pub mod model;
 pub mod processor;
 pub mod ssrf;
 
-pub use endpoints::{EndpointView, Endpoints, NewEndpointRequest};
+pub use endpoints::{EndpointPatch, EndpointView, Endpoints, NewEndpointRequest};
 pub use error::WebhookError;
 pub use inbound::{Ack, Inbound, RawRequest};
 pub use intake::Intake;

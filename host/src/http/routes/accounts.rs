@@ -15,6 +15,7 @@ use crate::clock::rfc3339;
 use crate::http::auth::Admin;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 
 /// The public view of an account: never the credentials.
 pub fn view(a: &AccountRow) -> Value {
@@ -35,6 +36,9 @@ pub fn view(a: &AccountRow) -> Value {
 }
 
 /// `POST /integrated-accounts`: 201 with the account in the state connecting reached.
+#[utoipa::path(post, path = "/integrated-accounts", tag = "accounts", security(("bearer" = [])),
+    request_body = crate::accounts::CreateAccount,
+    responses((status = 201, description = "The account, in the state connecting reached", body = schemas::Account)))]
 pub async fn create(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -45,6 +49,9 @@ pub async fn create(
 }
 
 /// `PATCH /integrated-accounts/{id}`: new credentials and/or context; the account reconnects.
+#[utoipa::path(patch, path = "/integrated-accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
+    request_body = crate::accounts::UpdateAccount,
+    responses((status = 200, description = "The account, reconnected", body = schemas::Account)))]
 pub async fn update(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -56,6 +63,8 @@ pub async fn update(
 }
 
 /// `POST /integrated-accounts/{id}/retry`.
+#[utoipa::path(post, path = "/integrated-accounts/{id}/retry", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
+    responses((status = 200, description = "The account, after connecting again", body = schemas::Account)))]
 pub async fn retry(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -65,6 +74,8 @@ pub async fn retry(
 }
 
 /// `POST /integrated-accounts/{id}/refresh` (admin): refreshes the OAuth token now.
+#[utoipa::path(post, path = "/integrated-accounts/{id}/refresh", tag = "accounts", security(("bearer" = ["admin"])), params(("id" = String, Path, description = "The integrated account's id")),
+    responses((status = 200, description = "The account, with its new token's expiry", body = schemas::Account)))]
 pub async fn refresh(
     State(accounts): State<Arc<Accounts>>,
     Admin(principal): Admin,
@@ -74,6 +85,8 @@ pub async fn refresh(
 }
 
 /// `GET /integrated-accounts/{id}/events`: the audit log of status transitions.
+#[utoipa::path(get, path = "/integrated-accounts/{id}/events", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
+    responses((status = 200, description = "Status transitions, oldest first", body = schemas::AccountEvents)))]
 pub async fn events(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -84,6 +97,13 @@ pub async fn events(
 }
 
 /// `GET /integrated-accounts?status=&connector=&tenant_id=`.
+#[utoipa::path(get, path = "/integrated-accounts", tag = "accounts", security(("bearer" = [])),
+    params(
+        ("status" = Option<schemas::AccountStatus>, Query, description = "Only accounts in this status"),
+        ("connector" = Option<String>, Query, description = "Only this connector's accounts"),
+        ("tenant_id" = Option<String>, Query, description = "Only this tenant's accounts (admin tokens)"),
+    ),
+    responses((status = 200, description = "Accounts visible to the token", body = schemas::AccountList)))]
 pub async fn list(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -115,6 +135,8 @@ pub async fn list(
 }
 
 /// `GET /integrated-accounts/{id}`.
+#[utoipa::path(get, path = "/integrated-accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
+    responses((status = 200, description = "The account", body = schemas::Account)))]
 pub async fn get_one(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -124,6 +146,8 @@ pub async fn get_one(
 }
 
 /// `DELETE /integrated-accounts/{id}`.
+#[utoipa::path(delete, path = "/integrated-accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
+    responses((status = 204, description = "Deleted, with its credentials")))]
 pub async fn delete(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,

@@ -12,6 +12,7 @@ use crate::connectors::{LiveConnector, Registry};
 use crate::http::auth::Admin;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::sandbox::package;
 use crate::telemetry::Counter;
 
@@ -81,6 +82,8 @@ fn auth_methods(c: &LiveConnector) -> Vec<Value> {
 }
 
 /// `GET /connectors`: live connectors, the files that failed to load, and activity counts.
+#[utoipa::path(get, path = "/connectors", tag = "connectors", security(("bearer" = [])),
+    responses((status = 200, description = "Live connectors, load errors and activity counts", body = schemas::ConnectorList)))]
 pub async fn list(State(registry): State<Arc<Registry>>) -> Json<Value> {
     let snap = registry.snapshot();
     let result: Vec<Value> = snap.connectors.values().map(|c| describe(c)).collect();
@@ -95,6 +98,8 @@ pub async fn list(State(registry): State<Arc<Registry>>) -> Json<Value> {
 }
 
 /// `GET /connectors/{name}`.
+#[utoipa::path(get, path = "/connectors/{name}", tag = "connectors", security(("bearer" = [])), params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "The live connector", body = schemas::Connector)))]
 pub async fn get(
     State(registry): State<Arc<Registry>>,
     Path(name): Path<String>,
@@ -109,6 +114,15 @@ pub async fn get(
 /// call. The body is a manifest (`application/json`); a component that embeds its manifest
 /// (`application/wasm`, from `patchbay connector build`); or `{"manifest": {..}, "component":
 /// "<base64 of the .wasm>"}` for a component with a separate manifest.
+#[utoipa::path(put, path = "/connectors/{name}", tag = "connectors", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    request_body(description = "A manifest; a component embedding its manifest; or `{\"manifest\", \"component\": base64}`", content(
+        (Object = "application/json"),
+        (Vec<u8> = "application/wasm"),
+    )),
+    responses(
+        (status = 200, description = "Validated and live for the next call", body = schemas::Connector),
+        (status = 413, description = "Larger than 32 MiB", body = schemas::ErrorBody),
+    ))]
 pub async fn put(
     State(registry): State<Arc<Registry>>,
     Admin(principal): Admin,
@@ -156,6 +170,8 @@ pub async fn put(
 }
 
 /// `GET /connectors/{name}/versions` (admin): every stored revision, newest first.
+#[utoipa::path(get, path = "/connectors/{name}/versions", tag = "connectors", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Every stored revision, newest first", body = schemas::ConnectorVersions)))]
 pub async fn versions(
     State(registry): State<Arc<Registry>>,
     _: Admin,
@@ -178,7 +194,7 @@ pub async fn versions(
     ))
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollbackRequest {
     #[serde(default)]
@@ -186,6 +202,9 @@ struct RollbackRequest {
 }
 
 /// `POST /connectors/{name}/rollback` (admin): `{"revision"?}`, default the one before the live one.
+#[utoipa::path(post, path = "/connectors/{name}/rollback", tag = "connectors", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    request_body(content = Option<RollbackRequest>, description = "The revision to bring back (default: the one before the live one)"),
+    responses((status = 200, description = "The connector, at the revision brought back", body = schemas::Connector)))]
 pub async fn rollback(
     State(registry): State<Arc<Registry>>,
     _: Admin,
@@ -202,6 +221,8 @@ pub async fn rollback(
 }
 
 /// `GET /unified-models`: every published unified model schema.
+#[utoipa::path(get, path = "/unified-models", tag = "unified", security(("bearer" = [])),
+    responses((status = 200, description = "Every published unified model", body = schemas::UnifiedModels)))]
 pub async fn models(State(registry): State<Arc<Registry>>) -> Json<Value> {
     let snap = registry.snapshot();
     let result: Vec<Value> = snap
@@ -213,6 +234,9 @@ pub async fn models(State(registry): State<Arc<Registry>>) -> Json<Value> {
 }
 
 /// `GET /unified-models/{model}/{resource}`: one JSON Schema.
+#[utoipa::path(get, path = "/unified-models/{model}/{resource}", tag = "unified", security(("bearer" = [])),
+    params(("model" = String, Path, description = "e.g. `crm`"), ("resource" = String, Path, description = "e.g. `contacts`")),
+    responses((status = 200, description = "The model's JSON Schema (2020-12)", body = Object)))]
 pub async fn model(
     State(registry): State<Arc<Registry>>,
     Path((model, resource)): Path<(String, String)>,

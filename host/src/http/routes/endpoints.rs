@@ -15,10 +15,14 @@ use crate::accounts::Principal;
 use crate::clock::rfc3339;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::webhooks::Endpoints;
 use crate::webhooks::model::AttemptRow;
 
 /// `POST /webhook-endpoints`: 201 with the endpoint and its `secret` (shown only here).
+#[utoipa::path(post, path = "/webhook-endpoints", tag = "endpoints", security(("bearer" = [])),
+    request_body = crate::webhooks::NewEndpointRequest,
+    responses((status = 201, description = "The endpoint and its signing secret (shown only here)", body = schemas::WebhookEndpointCreated)))]
 pub async fn create(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -31,6 +35,8 @@ pub async fn create(
 }
 
 /// `GET /webhook-endpoints`.
+#[utoipa::path(get, path = "/webhook-endpoints", tag = "endpoints", security(("bearer" = [])),
+    responses((status = 200, description = "The token's endpoints", body = schemas::WebhookEndpointList)))]
 pub async fn list(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -40,6 +46,8 @@ pub async fn list(
 }
 
 /// `GET /webhook-endpoints/{id}`.
+#[utoipa::path(get, path = "/webhook-endpoints/{id}", tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint", body = schemas::WebhookEndpoint)))]
 pub async fn get_one(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -50,6 +58,9 @@ pub async fn get_one(
 }
 
 /// `PATCH /webhook-endpoints/{id}`: url, events, description, enabled.
+#[utoipa::path(patch, path = "/webhook-endpoints/{id}", tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint's id")),
+    request_body = crate::webhooks::EndpointPatch,
+    responses((status = 200, description = "The endpoint, changed", body = schemas::WebhookEndpoint)))]
 pub async fn update(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -60,6 +71,8 @@ pub async fn update(
 }
 
 /// `DELETE /webhook-endpoints/{id}`: 204.
+#[utoipa::path(delete, path = "/webhook-endpoints/{id}", tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -70,6 +83,8 @@ pub async fn delete(
 }
 
 /// `POST /webhook-endpoints/{id}/test`: 202 with the test event's id.
+#[utoipa::path(post, path = "/webhook-endpoints/{id}/test", tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 202, description = "A test event is queued for it", body = schemas::TestEvent)))]
 pub async fn test(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -96,6 +111,10 @@ fn attempt_view(a: &AttemptRow) -> Value {
 }
 
 /// `GET /webhook-endpoints/{id}/deliveries?limit=`: every attempt, newest first.
+#[utoipa::path(get, path = "/webhook-endpoints/{id}/deliveries", tag = "endpoints", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)")),
+    responses((status = 200, description = "Every attempt, newest first", body = schemas::DeliveryAttempts)))]
 pub async fn deliveries(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,
@@ -121,13 +140,16 @@ pub async fn deliveries(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
     since: String,
 }
 
 /// `POST /webhook-endpoints/{id}/replay` `{"since": RFC 3339}`: 202 with how many events.
+#[utoipa::path(post, path = "/webhook-endpoints/{id}/replay", tag = "endpoints", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint's id")),
+    request_body = ReplayBody,
+    responses((status = 202, description = "Events since then are queued again", body = schemas::Replayed)))]
 pub async fn replay(
     State(endpoints): State<Arc<Endpoints>>,
     Extension(who): Extension<Principal>,

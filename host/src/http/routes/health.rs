@@ -10,14 +10,19 @@ use serde_json::{Value, json};
 
 use crate::connectors::Registry;
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::store::Store;
 
 /// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process answers", body = schemas::Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "The database answers and connectors are loaded", body = schemas::Ready)))]
 pub async fn readyz(
     State(store): State<Store>,
     State(registry): State<Arc<Registry>>,

@@ -11,12 +11,15 @@ use serde_json::{Value, json};
 
 use crate::http::auth::{Admin, MetricsReader};
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::monitoring::Monitoring;
 
 /// The exposition's media type (what `prometheus-client` writes).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /metrics` (admin).
+#[utoipa::path(get, path = "/metrics", tag = "monitoring", security(("bearer" = ["metrics"])),
+    responses((status = 200, description = "The OpenMetrics exposition", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 pub async fn metrics(State(m): State<Arc<Monitoring>>, _: MetricsReader) -> Result<Response, ApiError> {
     exposition(&m).await
 }
@@ -41,6 +44,8 @@ fn live_connector(m: &Monitoring, name: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /connectors/{name}/drift` (admin): each sampled resource's baseline and drifted fields.
+#[utoipa::path(get, path = "/connectors/{name}/drift", tag = "monitoring", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "Each sampled resource's baseline and drifted fields", body = schemas::DriftReport)))]
 pub async fn drift(
     State(m): State<Arc<Monitoring>>,
     _: Admin,
@@ -58,6 +63,8 @@ pub async fn drift(
 }
 
 /// `POST /connectors/{name}/drift/accept` (admin): what was observed becomes the baseline.
+#[utoipa::path(post, path = "/connectors/{name}/drift/accept", tag = "monitoring", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "What was observed is the baseline now", body = schemas::DriftAccepted)))]
 pub async fn accept_drift(
     State(m): State<Arc<Monitoring>>,
     _: Admin,
@@ -69,12 +76,16 @@ pub async fn accept_drift(
 }
 
 /// `GET /ops/summary` (admin): the ops page's figures.
+#[utoipa::path(get, path = "/ops/summary", tag = "monitoring", security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The ops page's figures", body = Object)))]
 pub async fn summary(State(m): State<Arc<Monitoring>>, _: Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(m.summary().await?))
 }
 
 /// `GET /dashboard`: the ops page. The page holds no data: it asks for an admin token and reads
 /// `/ops/summary` with it, so serving the page itself needs none.
+#[utoipa::path(get, path = "/dashboard", tag = "monitoring",
+    responses((status = 200, description = "The ops page (it asks for an admin token and reads /ops/summary)", content_type = "text/html", body = String)))]
 pub async fn dashboard() -> Response {
     (
         [

@@ -15,9 +15,13 @@ use crate::http::auth::Admin;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::context::RequestId;
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::oauth::{Callback, OAuthApp, OAuthFlows};
 
 /// `PUT /connectors/{name}/oauth-app` (admin): client id/secret, scopes, endpoint overrides.
+#[utoipa::path(put, path = "/connectors/{name}/oauth-app", tag = "oauth", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    request_body = crate::oauth::OAuthApp,
+    responses((status = 200, description = "The settings, without the secret", body = schemas::OAuthAppView)))]
 pub async fn put_app(
     State(flows): State<Arc<OAuthFlows>>,
     _: Admin,
@@ -31,6 +35,8 @@ pub async fn put_app(
 }
 
 /// `GET /connectors/{name}/oauth-app` (admin): the settings, without the secret.
+#[utoipa::path(get, path = "/connectors/{name}/oauth-app", tag = "oauth", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    responses((status = 200, description = "The settings, without the secret", body = schemas::OAuthAppView)))]
 pub async fn get_app(
     State(flows): State<Arc<OAuthFlows>>,
     _: Admin,
@@ -44,6 +50,10 @@ pub async fn get_app(
 }
 
 /// `POST /connect/{connector}`: starts an authorization-code flow; answers `{"authorize_url"}`.
+#[utoipa::path(post, path = "/connect/{connector}", tag = "oauth", security(("bearer" = [])),
+    params(("connector" = String, Path, description = "Connector name")),
+    request_body = crate::oauth::StartConnect,
+    responses((status = 200, description = "Send the browser there", body = schemas::AuthorizeUrl)))]
 pub async fn connect(
     State(flows): State<Arc<OAuthFlows>>,
     Extension(principal): Extension<Principal>,
@@ -63,6 +73,15 @@ fn redirect_with(base: &str, params: &[(&str, &str)]) -> Response {
 /// `GET /oauth/callback?code=&state=` (or `?error=&state=`): finishes the flow and sends the
 /// browser back to the product's `redirect_uri` with `integrated_account_id` and `status`, or
 /// with `error` and `error_description`.
+#[utoipa::path(get, path = "/oauth/callback", tag = "oauth",
+    params(
+        ("state" = Option<String>, Query, description = "The flow's single-use state"),
+        ("code" = Option<String>, Query, description = "The provider's authorization code"),
+        ("error" = Option<String>, Query, description = "The provider's error"),
+        ("error_description" = Option<String>, Query, description = "The provider's error text"),
+    ),
+    responses((status = 303, description = "Back to the product's `redirect_uri` with `integrated_account_id` and `status`, or `error` and `error_description`",
+        headers(("location" = String, description = "The product's redirect_uri")))))]
 pub async fn callback(
     State(flows): State<Arc<OAuthFlows>>,
     Extension(RequestId(request_id)): Extension<RequestId>,

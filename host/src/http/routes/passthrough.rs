@@ -20,6 +20,11 @@ use crate::telemetry::Metrics;
 const MODEL: &str = "passthrough";
 
 /// Any method on `/passthrough/{account}` or `/passthrough/{account}/{*path}`.
+#[utoipa::path(method(get, post, put, patch, delete), path = "/passthrough/{account}/{path}", tag = "passthrough", security(("bearer" = [])),
+    params(("account" = String, Path, description = "The integrated account's id"),
+        ("path" = String, Path, description = "The vendor path, after the connector's base URL (it may hold `/`)")),
+    request_body(content = Option<Vec<u8>>, content_type = "*/*", description = "Passed to the vendor as it is"),
+    responses((status = "2XX", description = "The vendor's answer, streamed as it is (also its 4xx and 5xx, marked by the absence of the normalized body)", content_type = "*/*")))]
 pub async fn forward(
     State(calls): State<Arc<Calls>>,
     State(metrics): State<Arc<Metrics>>,

@@ -17,10 +17,22 @@ use crate::clock::rfc3339;
 use crate::http::auth::Admin;
 use crate::http::body::{json_body, query_pairs};
 use crate::http::error::ApiError;
+use crate::http::openapi::schemas;
 use crate::webhooks::model::{InboundFilter, InboundRow, InboundStatus};
 use crate::webhooks::{Ack, Inbound, RawRequest, WebhookError};
 
 /// `POST|GET /webhooks/{connector}`: an app-level URL.
+#[utoipa::path(method(post, get), path = "/webhooks/{connector}", tag = "webhooks",
+    params(("connector" = String, Path, description = "Connector name")),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "The vendor's payload, as signed"),
+    responses(
+        (status = 200, description = "Accepted (`{\"id\", \"status\": \"accepted\"}`), or a vendor handshake's answer (`text/plain`, `application/json`)", content(
+            (schemas::WebhookAck = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = "`invalid_signature`: missing, wrong or stale", body = schemas::ErrorBody),
+        (status = 413, description = "Larger than the webhook body limit", body = schemas::ErrorBody),
+    ))]
 pub async fn app_level(
     State(inbound): State<Arc<Inbound>>,
     Path(connector): Path<String>,
@@ -30,6 +42,17 @@ pub async fn app_level(
 }
 
 /// `POST|GET /webhooks/{connector}/{account}`: a per-account URL.
+#[utoipa::path(method(post, get), path = "/webhooks/{connector}/{account}", tag = "webhooks",
+    params(("connector" = String, Path, description = "Connector name"), ("account" = String, Path, description = "The integrated account's id")),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "The vendor's payload, as signed"),
+    responses(
+        (status = 200, description = "Accepted (`{\"id\", \"status\": \"accepted\"}`), or a vendor handshake's answer (`text/plain`, `application/json`)", content(
+            (schemas::WebhookAck = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = "`invalid_signature`: missing, wrong or stale", body = schemas::ErrorBody),
+        (status = 413, description = "Larger than the webhook body limit", body = schemas::ErrorBody),
+    ))]
 pub async fn per_account(
     State(inbound): State<Arc<Inbound>>,
     Path((connector, account)): Path<(String, String)>,
@@ -82,13 +105,16 @@ async fn receive(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SecretBody {
     secret: String,
 }
 
 /// `PUT /connectors/{name}/webhook-secret` (admin): 204; the secret is never returned.
+#[utoipa::path(put, path = "/connectors/{name}/webhook-secret", tag = "webhooks", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
+    request_body = SecretBody,
+    responses((status = 204, description = "Stored sealed; never returned")))]
 pub async fn put_secret(
     State(inbound): State<Arc<Inbound>>,
     _: Admin,
@@ -119,6 +145,14 @@ pub fn view(r: &InboundRow) -> Value {
 }
 
 /// `GET /inbound-webhooks?connector=&integrated_account_id=&status=&limit=`.
+#[utoipa::path(get, path = "/inbound-webhooks", tag = "webhooks", security(("bearer" = [])),
+    params(
+        ("connector" = Option<String>, Query, description = "Only this connector's"),
+        ("integrated_account_id" = Option<String>, Query, description = "Only this account's"),
+        ("status" = Option<String>, Query, description = "`pending`, `processed`, `duplicate`, `unmatched` or `failed`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)"),
+    ),
+    responses((status = 200, description = "Inbound webhooks visible to the token, newest first", body = schemas::InboundWebhookList)))]
 pub async fn list(
     State(inbound): State<Arc<Inbound>>,
     Extension(who): Extension<Principal>,
@@ -154,6 +188,9 @@ pub async fn list(
 }
 
 /// `POST /inbound-webhooks/{id}/retry`: re-runs a failed or unmatched one.
+#[utoipa::path(post, path = "/inbound-webhooks/{id}/retry", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The inbound webhook's id")),
+    responses((status = 200, description = "Queued again", body = schemas::InboundWebhook)))]
 pub async fn retry(
     State(inbound): State<Arc<Inbound>>,
     Extension(who): Extension<Principal>,
