@@ -43,6 +43,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No such route or object, or not visible to this token (404).
     NotFound,
+    /// The route exists without this HTTP method (405, with `Allow`).
+    MethodNotAllowed,
     /// Malformed request (400).
     InvalidRequest,
     /// The integrated account is not `active` (409).
@@ -96,11 +98,12 @@ impl RemoteErrorCode {
 
 impl ErrorCode {
     /// Every code, host-side first (the API description lists them).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::Unauthenticated,
         Self::InvalidSignature,
         Self::Forbidden,
         Self::NotFound,
+        Self::MethodNotAllowed,
         Self::InvalidRequest,
         Self::AccountNotActive,
         Self::PayloadTooLarge,
@@ -125,6 +128,7 @@ impl ErrorCode {
             Self::Unauthenticated | Self::InvalidSignature => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::InvalidRequest => 400,
             Self::AccountNotActive => 409,
             Self::PayloadTooLarge => 413,
@@ -146,6 +150,7 @@ impl ErrorCode {
             Self::InvalidSignature => "invalid_signature",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidRequest => "invalid_request",
             Self::AccountNotActive => "account_not_active",
             Self::PayloadTooLarge => "payload_too_large",

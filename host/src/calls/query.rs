@@ -41,7 +41,13 @@ impl CallQuery {
                     q.limit = Some(n);
                 }
                 "next_cursor" => q.cursor = Some(v).filter(|c| !c.is_empty()),
-                "remote_data" => q.no_remote_data = v == "false",
+                "remote_data" => {
+                    q.no_remote_data = match v.as_str() {
+                        "true" => false,
+                        "false" => true,
+                        _ => return Err(CallsError::Invalid("remote_data must be true or false".into())),
+                    }
+                }
                 _ => q.rest.push((k, v)),
             }
         }

@@ -68,7 +68,10 @@ fn next_request_id() -> String {
 fn rejection_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::not_found("method not allowed on this route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route (the Allow header lists its methods)",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"),
         StatusCode::UNAUTHORIZED => ApiError::new(ErrorCode::Unauthenticated, "missing or invalid API token"),
         s if s.is_client_error() => ApiError::invalid(format!("invalid request ({s})")),

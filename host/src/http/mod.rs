@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{any, get, post};
+use axum::routing::{get, on, post};
 
 use crate::accounts::Accounts;
 use crate::calls::Calls;
@@ -138,8 +138,14 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
                 .delete(proxy::item)
                 .post(proxy::item),
         )
-        .route("/passthrough/{account}", any(passthrough::forward))
-        .route("/passthrough/{account}/{*path}", any(passthrough::forward))
+        .route(
+            "/passthrough/{account}",
+            on(passthrough::METHODS, passthrough::forward),
+        )
+        .route(
+            "/passthrough/{account}/{*path}",
+            on(passthrough::METHODS, passthrough::forward),
+        )
         .route(
             "/unified/{model}/{resource}",
             get(unified::collection).post(unified::collection),

@@ -30,9 +30,11 @@ pub struct OAuthApp {
     pub extra_token_params: BTreeMap<String, String>,
     /// Override of the manifest's authorize URL (sandboxes, tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri", pattern = "^https?://[^/?#]+")]
     pub authorize_url: Option<String>,
     /// Override of the manifest's token URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri", pattern = "^https?://[^/?#]+")]
     pub token_url: Option<String>,
 }
 

@@ -74,7 +74,8 @@ pub struct StartConnect {
     /// Tenant of the new account (default: the token's).
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Where the browser goes at the end.
+    /// Where the browser goes at the end (on the host's `--oauth-redirect-allow` list).
+    #[schema(format = "uri", pattern = "^https?://[^/?#]+")]
     pub redirect_uri: String,
     /// The account to reconnect, if any.
     #[serde(default)]

@@ -24,6 +24,7 @@ use crate::store::Store;
 #[serde(deny_unknown_fields)]
 pub struct NewEndpointRequest {
     /// Where events are POSTed.
+    #[schema(format = "uri", pattern = "^https?://[^/?#]+")]
     pub url: String,
     /// Event filters; absent: every event.
     #[serde(default)]
@@ -42,6 +43,7 @@ pub struct NewEndpointRequest {
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     #[serde(default)]
+    #[schema(format = "uri", pattern = "^https?://[^/?#]+")]
     url: Option<String>,
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]

@@ -81,16 +81,12 @@ pub struct Account {
 
 /// The integrated-account state machine.
 #[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum AccountStatus {
-    #[schema(rename = "connecting")]
     Connecting,
-    #[schema(rename = "active")]
     Active,
-    #[schema(rename = "needs_reauth")]
     NeedsReauth,
-    #[schema(rename = "validation_error")]
     ValidationError,
-    #[schema(rename = "post_install_error")]
     PostInstallError,
 }
 
@@ -248,11 +244,22 @@ pub struct InboundWebhook {
     pub vendor_event_id: Option<String>,
     pub received_at: String,
     pub processed_at: Option<String>,
-    /// `pending`, `processed`, `duplicate`, `unmatched` or `failed`.
+    #[schema(value_type = InboundStatus)]
     pub status: String,
     pub attempts: i64,
     pub error: Option<String>,
     pub event_types: Vec<String>,
+}
+
+/// What became of an inbound webhook.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InboundStatus {
+    Pending,
+    Processed,
+    Duplicate,
+    Unmatched,
+    Failed,
 }
 
 /// Inbound webhooks visible to the token, newest first.

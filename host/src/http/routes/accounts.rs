@@ -51,7 +51,8 @@ pub async fn create(
 /// `PATCH /integrated-accounts/{id}`: new credentials and/or context; the account reconnects.
 #[utoipa::path(patch, path = "/integrated-accounts/{id}", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
     request_body = crate::accounts::UpdateAccount,
-    responses((status = 200, description = "The account, reconnected", body = schemas::Account)))]
+    responses((status = 200, description = "The account, reconnected", body = schemas::Account),
+        (status = 409, description = "`account_not_active`: not in a state that allows it (the message names it)", body = schemas::ErrorBody)))]
 pub async fn update(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -64,7 +65,8 @@ pub async fn update(
 
 /// `POST /integrated-accounts/{id}/retry`.
 #[utoipa::path(post, path = "/integrated-accounts/{id}/retry", tag = "accounts", security(("bearer" = [])), params(("id" = String, Path, description = "The integrated account's id")),
-    responses((status = 200, description = "The account, after connecting again", body = schemas::Account)))]
+    responses((status = 200, description = "The account, after connecting again", body = schemas::Account),
+        (status = 409, description = "`account_not_active`: not in a state that allows it (the message names it)", body = schemas::ErrorBody)))]
 pub async fn retry(
     State(accounts): State<Arc<Accounts>>,
     Extension(principal): Extension<Principal>,
@@ -75,7 +77,8 @@ pub async fn retry(
 
 /// `POST /integrated-accounts/{id}/refresh` (admin): refreshes the OAuth token now.
 #[utoipa::path(post, path = "/integrated-accounts/{id}/refresh", tag = "accounts", security(("bearer" = ["admin"])), params(("id" = String, Path, description = "The integrated account's id")),
-    responses((status = 200, description = "The account, with its new token's expiry", body = schemas::Account)))]
+    responses((status = 200, description = "The account, with its new token's expiry", body = schemas::Account),
+        (status = 409, description = "`account_not_active`: not in a state that allows it (the message names it)", body = schemas::ErrorBody)))]
 pub async fn refresh(
     State(accounts): State<Arc<Accounts>>,
     Admin(principal): Admin,

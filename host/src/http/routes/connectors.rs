@@ -203,7 +203,7 @@ struct RollbackRequest {
 
 /// `POST /connectors/{name}/rollback` (admin): `{"revision"?}`, default the one before the live one.
 #[utoipa::path(post, path = "/connectors/{name}/rollback", tag = "connectors", security(("bearer" = ["admin"])), params(("name" = String, Path, description = "Connector name")),
-    request_body(content = Option<RollbackRequest>, description = "The revision to bring back (default: the one before the live one)"),
+    request_body(content = RollbackRequest, description = "The revision to bring back (default: the one before the live one)"),
     responses((status = 200, description = "The connector, at the revision brought back", body = schemas::Connector)))]
 pub async fn rollback(
     State(registry): State<Arc<Registry>>,
@@ -211,7 +211,7 @@ pub async fn rollback(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let req: RollbackRequest = if body.is_empty() {
+    let req: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackRequest::default()
     } else {
         json_body(&body)?

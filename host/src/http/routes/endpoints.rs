@@ -143,6 +143,8 @@ pub async fn deliveries(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     since: String,
 }
 

@@ -75,7 +75,7 @@ fn redirect_with(base: &str, params: &[(&str, &str)]) -> Response {
 /// with `error` and `error_description`.
 #[utoipa::path(get, path = "/oauth/callback", tag = "oauth",
     params(
-        ("state" = Option<String>, Query, description = "The flow's single-use state"),
+        ("state" = String, Query, description = "The flow's single-use state"),
         ("code" = Option<String>, Query, description = "The provider's authorization code"),
         ("error" = Option<String>, Query, description = "The provider's error"),
         ("error_description" = Option<String>, Query, description = "The provider's error text"),

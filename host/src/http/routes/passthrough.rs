@@ -8,6 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodFilter;
 
 use crate::accounts::Principal;
 use crate::calls::passthrough::end_to_end;
@@ -16,11 +17,21 @@ use crate::http::context::VendorAnswer;
 use crate::http::error::{ApiError, set_headers};
 use crate::telemetry::Metrics;
 
+/// The methods forwarded: those of REST APIs (`TRACE`, `CONNECT` and extension methods answer
+/// 405 `method_not_allowed` here instead of reaching the vendor).
+pub const METHODS: MethodFilter = MethodFilter::GET
+    .or(MethodFilter::HEAD)
+    .or(MethodFilter::POST)
+    .or(MethodFilter::PUT)
+    .or(MethodFilter::PATCH)
+    .or(MethodFilter::DELETE)
+    .or(MethodFilter::OPTIONS);
+
 /// The metrics' `model` label of passthrough calls (they name no resource).
 const MODEL: &str = "passthrough";
 
 /// Any method on `/passthrough/{account}` or `/passthrough/{account}/{*path}`.
-#[utoipa::path(method(get, post, put, patch, delete), path = "/passthrough/{account}/{path}", tag = "passthrough", security(("bearer" = [])),
+#[utoipa::path(method(get, post, put, patch, delete, head, options), path = "/passthrough/{account}/{path}", tag = "passthrough", security(("bearer" = [])),
     params(("account" = String, Path, description = "The integrated account's id"),
         ("path" = String, Path, description = "The vendor path, after the connector's base URL (it may hold `/`)")),
     request_body(content = Option<Vec<u8>>, content_type = "*/*", description = "Passed to the vendor as it is"),

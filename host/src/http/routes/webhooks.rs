@@ -149,7 +149,7 @@ pub fn view(r: &InboundRow) -> Value {
     params(
         ("connector" = Option<String>, Query, description = "Only this connector's"),
         ("integrated_account_id" = Option<String>, Query, description = "Only this account's"),
-        ("status" = Option<String>, Query, description = "`pending`, `processed`, `duplicate`, `unmatched` or `failed`"),
+        ("status" = Option<schemas::InboundStatus>, Query, description = "Only inbound webhooks in this status"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)"),
     ),
     responses((status = 200, description = "Inbound webhooks visible to the token, newest first", body = schemas::InboundWebhookList)))]
