@@ -9,6 +9,7 @@
 //! Functions that reach outside the input (`env`, `$ENV`, `input`, `inputs`, `now`) are removed:
 //! expressions are pure functions of their input. `halt` ends the expression with an error.
 
+use jaq_core::load::parse::Def;
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Ctx, Vars, data};
 use jaq_json::Val;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::fastpath::FastExpr;
+use crate::jq_budget;
 
 type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
 
@@ -123,10 +125,14 @@ impl Expr {
             .as_ref()
             .map_err(Clone::clone)?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+        jq_budget::reset();
         let mut outputs = filter.id.run((ctx, val));
         match outputs.next() {
             None => Ok(Value::Null),
-            Some(Ok(v)) => Ok(to_json(&v)),
+            Some(Ok(v)) => {
+                jq_budget::check_output(&v).map_err(|e| format!("jq error in `{}`: {e}", self.source))?;
+                Ok(to_json(&v))
+            }
             Some(Err(exn)) => Err(match exn.get_err() {
                 Ok(err) => format!("jq error in `{}`: {err}", self.source),
                 Err(_) => format!("jq expression `{}` halted", self.source),
@@ -146,32 +152,50 @@ fn compile_jq(source: &str) -> Result<JqFilter, String> {
     compile_jq_with(source, false).or_else(|_| compile_jq_with(source, true))
 }
 
+/// The name the manifest's expression is compiled under, as the prelude's last definition.
+const MAIN: &str = "__patchbay_main";
+
 fn compile_jq_with(source: &str, std: bool) -> Result<JqFilter, String> {
-    let defs = jaq_core::defs().chain(
-        std.then(|| jaq_std::defs().chain(jaq_json::defs()))
-            .into_iter()
-            .flatten(),
-    );
+    let arena = Arena::default();
+    // Parsed here, not by the loader, so that its definitions count steps (jq_budget); a text
+    // that does not parse goes to the loader for its message.
+    let (defs, code): (Vec<Def<&str>>, &str) = match jaq_core::load::parse(source, |p| p.term()) {
+        Some(term) => {
+            let range = jaq_core::load::parse(jq_budget::RANGE, |p| p.defs()).expect("RANGE parses");
+            let prelude = range
+                .into_iter()
+                .chain(jaq_core::defs())
+                .chain(
+                    std.then(|| jaq_std::defs().chain(jaq_json::defs()))
+                        .into_iter()
+                        .flatten(),
+                )
+                .map(jq_budget::counted_def);
+            let main = Def {
+                name: MAIN,
+                args: Vec::new(),
+                body: jq_budget::counted(jq_budget::stepped(term)),
+            };
+            // Collected as `'static`, then shortened (covariance) to the source's lifetime.
+            let prelude: Vec<Def<&'static str>> = prelude.collect();
+            let mut defs: Vec<Def<&str>> = prelude;
+            defs.push(main);
+            (defs, MAIN)
+        }
+        None => (jaq_core::defs().collect(), source),
+    };
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .filter(|(name, _, _)| !DENIED.contains(name));
+        .filter(|(name, args, _)| !DENIED.contains(name) && !(*name == "range" && args.len() == 3))
+        .chain([jq_budget::step_filter()]);
     let loader = Loader::new(defs);
-    let arena = Arena::default();
-    let modules = loader
-        .load(
-            &arena,
-            File {
-                code: source,
-                path: (),
-            },
+    let modules = loader.load(&arena, File { code, path: () }).map_err(|errs| {
+        format!(
+            "cannot parse jq `{source}`: {:?}",
+            errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()
         )
-        .map_err(|errs| {
-            format!(
-                "cannot parse jq `{source}`: {:?}",
-                errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()
-            )
-        })?;
+    })?;
     jaq_core::Compiler::default()
         .with_funs(funs)
         .compile(modules)
@@ -227,6 +251,49 @@ fn to_json(v: &Val) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn run(source: &str) -> Result<Value, String> {
+        Expr::compile(source).unwrap().eval_jq(&json!({"a": [1, 2, 3]}))
+    }
+
+    #[test]
+    fn loops_end_with_an_error_within_the_budget() {
+        for looping in [
+            "def f: f; f",
+            "[repeat(1)]",
+            "last(range(1e12))",
+            "[limit(2000000; repeat(1))] | length",
+            "until(false; .)",
+            "0 | [recurse(. + 1)] | length",
+        ] {
+            let e = run(looping).unwrap_err();
+            assert!(
+                e.contains("exceeded its budget of 1000000 steps"),
+                "{looping}: {e}"
+            );
+        }
+        // Deep, not long: the stack, not the thread, gives out first without the guard.
+        let e = run("def f: 1 + f; f").unwrap_err();
+        assert!(e.contains("recurses too deep"), "{e}");
+        // The next evaluation has its whole budget again.
+        assert_eq!(run("[limit(3; repeat(1))]").unwrap(), json!([1, 1, 1]));
+    }
+
+    #[test]
+    fn counted_definitions_keep_their_meaning() {
+        assert_eq!(run("[range(4)]").unwrap(), json!([0, 1, 2, 3]));
+        assert_eq!(run("[range(0; 10; 4)]").unwrap(), json!([0, 4, 8]));
+        assert_eq!(run("[range(3; 0; -1)]").unwrap(), json!([3, 2, 1]));
+        assert_eq!(
+            run("[range(0; 1; 0)] | length").unwrap_err().contains("budget"),
+            true
+        );
+        // Definitions used as paths (updates go through the step filter's update).
+        assert_eq!(run(".a | first |= 10").unwrap(), json!([10, 2, 3]));
+        assert_eq!(run("path(.a | last)").unwrap(), json!(["a", -1]));
+        assert_eq!(run("def inc: . + 1; .a | map(inc)").unwrap(), json!([2, 3, 4]));
+        assert_eq!(run(".a | del(.[0])").unwrap(), json!([2, 3]));
+    }
 
     #[test]
     fn evaluates_general_jq() {

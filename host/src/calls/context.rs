@@ -9,7 +9,6 @@ use patchbay_engine::{Account, Call, HttpResponse, Payload, RateLimitInfo, Remot
 use serde_json::{Map, Value};
 
 use super::answer::{Answer, CallFor};
-use super::cursor::Resume;
 use super::error::{CallFailure, CallsError, RemoteAnswer};
 use super::query::CallQuery;
 use super::service::Calls;
@@ -27,6 +26,7 @@ use crate::telemetry::events::{
     CALL_NEEDS_REAUTH_FAILED, CALL_REMOTE_ERROR, CALL_USING_CURRENT_TOKEN, MONITORING_DRIFT_FAILED,
 };
 use crate::upstream::SendError;
+use patchbay_engine::cursor::Resume;
 
 /// The audit actor of changes a call makes (a 401 moving an account to `needs_reauth`).
 const ACTOR: &str = "proxy";

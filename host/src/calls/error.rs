@@ -2,7 +2,6 @@
 
 use patchbay_engine::{CallError, RateLimitInfo, RemoteFailure, UnifiedError};
 
-use super::cursor::CursorError;
 use crate::accounts::AccountStatus;
 use crate::accounts::error::AccountsError;
 use crate::connectors::DispatchError;
@@ -10,6 +9,7 @@ use crate::oauth::RefreshError;
 use crate::secrets::SecretsError;
 use crate::store::StoreError;
 use crate::upstream::{SendError, UpstreamError};
+use patchbay_engine::cursor::CursorError;
 
 /// Call failures.
 #[derive(Debug, thiserror::Error)]

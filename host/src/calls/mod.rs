@@ -4,7 +4,6 @@
 
 pub mod answer;
 pub mod context;
-pub mod cursor;
 pub mod error;
 pub mod passthrough;
 pub mod proxy;
@@ -13,9 +12,9 @@ pub mod service;
 pub mod unified;
 
 pub use answer::Answer;
-pub use cursor::{CursorError, Cursors, Resume};
 pub use error::{CallFailure, CallsError, RemoteAnswer};
 pub use passthrough::{Forwarded, PassthroughRequest};
+pub use patchbay_engine::cursor::{CursorError, Cursors, Resume};
 pub use proxy::ProxyCall;
 pub use query::{CallQuery, MAX_LIMIT};
 pub use service::Calls;

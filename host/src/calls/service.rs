@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::cursor::Cursors;
 use crate::connectors::Registry;
 use crate::monitoring::drift::Drift;
 use crate::oauth::Refresher;
@@ -11,6 +10,7 @@ use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::upstream::Upstream;
+use patchbay_engine::cursor::Cursors;
 
 /// Proxied and unified calls (`proxy` and `unified` are in their own modules).
 #[derive(Debug)]

@@ -1,10 +1,10 @@
 //! Opaque, tamper-evident pagination cursors: the engine's page state, bound to one account and
 //! one method, signed with HMAC-SHA256 under a key derived from the master key.
 
+use crate::PageState;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
-use patchbay_engine::PageState;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
