@@ -187,7 +187,7 @@ fn compile_jq_with(source: &str, std: bool) -> Result<JqFilter, String> {
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .filter(|(name, args, _)| !DENIED.contains(name) && !(*name == "range" && args.len() == 3))
+        .filter(|(name, args, _)| !(DENIED.contains(name) || *name == "range" && args.len() == 3))
         .chain([jq_budget::step_filter()]);
     let loader = Loader::new(defs);
     let modules = loader.load(&arena, File { code, path: () }).map_err(|errs| {
@@ -284,10 +284,7 @@ mod tests {
         assert_eq!(run("[range(4)]").unwrap(), json!([0, 1, 2, 3]));
         assert_eq!(run("[range(0; 10; 4)]").unwrap(), json!([0, 4, 8]));
         assert_eq!(run("[range(3; 0; -1)]").unwrap(), json!([3, 2, 1]));
-        assert_eq!(
-            run("[range(0; 1; 0)] | length").unwrap_err().contains("budget"),
-            true
-        );
+        assert!(run("[range(0; 1; 0)] | length").unwrap_err().contains("budget"));
         // Definitions used as paths (updates go through the step filter's update).
         assert_eq!(run(".a | first |= 10").unwrap(), json!([10, 2, 3]));
         assert_eq!(run("path(.a | last)").unwrap(), json!(["a", -1]));

@@ -89,7 +89,7 @@ pub(crate) fn step_filter() -> jaq_core::native::Fun<data::JustLut<Val>> {
 }
 
 /// A definition whose body, and every definition nested in it, counts a step per call.
-pub(crate) fn counted_def<'s>(d: Def<&'s str>) -> Def<&'s str> {
+pub(crate) fn counted_def(d: Def<&str>) -> Def<&str> {
     Def {
         name: d.name,
         args: d.args,
@@ -98,7 +98,7 @@ pub(crate) fn counted_def<'s>(d: Def<&'s str>) -> Def<&'s str> {
 }
 
 /// `__patchbay_step | body`.
-pub(crate) fn counted<'s>(body: Term<&'s str>) -> Term<&'s str> {
+pub(crate) fn counted(body: Term<&str>) -> Term<&str> {
     Term::BinOp(
         Box::new(Term::Call(STEP, Vec::new())),
         BinaryOp::Pipe(None),
@@ -167,7 +167,7 @@ pub(crate) fn stepped<'s>(t: Term<&'s str>) -> Term<&'s str> {
     }
 }
 
-fn pattern<'s>(p: Pattern<&'s str>) -> Pattern<&'s str> {
+fn pattern(p: Pattern<&str>) -> Pattern<&str> {
     match p {
         Pattern::Var(v) => Pattern::Var(v),
         Pattern::Arr(ps) => Pattern::Arr(ps.into_iter().map(pattern).collect()),
