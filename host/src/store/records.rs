@@ -84,8 +84,9 @@ pub struct OAuthStateRow {
     pub context: serde_json::Value,
 }
 
-/// One entry of an account's audit log.
-#[derive(Debug, Clone, Serialize)]
+/// One entry of an account's audit log (its answer schema is this type's).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AccountEvent)]
 pub struct AccountEventRecord {
     /// Entry id (UUIDv7: time-ordered).
     pub id: String,

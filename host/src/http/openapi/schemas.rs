@@ -97,30 +97,11 @@ pub struct AccountList {
     pub result: Vec<Account>,
 }
 
-/// One status transition of an account.
-#[derive(ToSchema)]
-pub struct AccountEvent {
-    /// UUIDv7 (time-ordered).
-    pub id: String,
-    /// Status before (none at creation).
-    pub from: Option<String>,
-    /// Status after (`deleted` for a deletion).
-    pub to: String,
-    /// `integrated_account:*`.
-    pub event: String,
-    /// The failure that caused it.
-    pub reason: Option<Value>,
-    /// Who: a token id, `system`, `oauth`, ….
-    pub actor: String,
-    /// When, epoch milliseconds.
-    pub at: i64,
-}
-
 /// An account's audit log, oldest first.
 #[derive(ToSchema)]
 pub struct AccountEvents {
     pub result_count: u64,
-    pub result: Vec<AccountEvent>,
+    pub result: Vec<crate::store::AccountEventRecord>,
 }
 
 /// A live connector.
