@@ -36,6 +36,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest vendor answer read.
     pub max_upstream_body_bytes: usize,
+    /// Let vendor calls reach loopback, private, link-local and metadata addresses from any
+    /// origin (off: only the origin of an account's admin-set `base_url` override may be private).
+    pub allow_private_vendor_targets: bool,
     /// Public base URL of this host (the OAuth callback; the URL vendors sign, HubSpot v3 and
     /// Twilio); default: the listen address.
     pub public_url: Option<String>,
@@ -201,6 +204,7 @@ impl Config {
             upstream_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             max_upstream_body_bytes: 32 * 1024 * 1024,
+            allow_private_vendor_targets: false,
             public_url: None,
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),

@@ -7,8 +7,8 @@
 //! Modules, from the edge down (imports point down; a test checks there are no cycles):
 //! [`app`] wires everything; [`http`] is the API edge; [`calls`], [`accounts`] and [`oauth`] are
 //! the services; [`connectors`] (registry, validation, dispatch) and [`upstream`] (the vendor
-//! client) run connectors; [`store`], [`secrets`], [`sandbox`] and [`telemetry`] are the
-//! foundations. `docs/ARCHITECTURE.md` has the map.
+//! client) run connectors; [`store`], [`secrets`], [`sandbox`], [`ssrf`] and [`telemetry`]
+//! are the foundations. `docs/ARCHITECTURE.md` has the map.
 
 pub mod accounts;
 pub mod app;
@@ -21,6 +21,7 @@ pub mod monitoring;
 pub mod oauth;
 pub mod sandbox;
 pub mod secrets;
+pub mod ssrf;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;

@@ -89,6 +89,12 @@ enum Command {
         #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_DELIVERY_TARGETS",
               value_parser = clap::builder::BoolishValueParser::new())]
         allow_private_delivery_targets: bool,
+        /// Let vendor calls reach loopback, private, link-local and metadata addresses (off: a
+        /// URL a manifest or component builds must resolve to public addresses, except the
+        /// origin of an account's admin-set `base_url` override).
+        #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_VENDOR_TARGETS",
+              value_parser = clap::builder::BoolishValueParser::new())]
+        allow_private_vendor_targets: bool,
         /// Also serve `GET /metrics` without a token on this address (bind it to a private
         /// interface, e.g. `127.0.0.1:9464`); the main listener's `/metrics` needs an admin token.
         #[arg(long, env = "PATCHBAY_METRICS_LISTEN")]
@@ -301,6 +307,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             delivery_retry_schedule,
             delivery_disable_after,
             allow_private_delivery_targets,
+            allow_private_vendor_targets,
             metrics_listen,
             metrics_tenant_limit,
             drift_sample_interval,
@@ -311,6 +318,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             config.database.max_connections = database_max_connections;
             config.database.statement_timeout = database_statement_timeout;
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
+            config.allow_private_vendor_targets = allow_private_vendor_targets;
             config.public_url = public_url;
             config.sandbox.cpu_budget = Duration::from_millis(wasm_cpu_ms);
             config.sandbox.memory_bytes = wasm_memory_mib << 20;

@@ -1,5 +1,10 @@
 //! The only place that talks to vendors: sends the request the connector built (through its
 //! dispatch table), reads the answer under time and size limits, and hands it back as it is.
+//!
+//! A manifest template or a component may build any URL, so a request is sent only to a public
+//! address ([`crate::ssrf`], checked after DNS resolution), unless the host allows private
+//! targets (`--allow-private-vendor-targets`) or the request goes to the origin of the account's
+//! `base_url` override, which only an admin can set.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +13,7 @@ use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpRespo
 use tracing::Instrument;
 
 use crate::connectors::{DispatchError, LiveConnector};
+use crate::ssrf;
 use crate::telemetry::events::{UPSTREAM_ANSWERED, UPSTREAM_CALL, UPSTREAM_FORWARD};
 use crate::telemetry::{emit, span};
 
@@ -29,6 +35,16 @@ pub enum UpstreamError {
     /// The connector built a URL that cannot be requested.
     #[error("{0}")]
     BadUrl(String),
+    /// The URL leads to an address vendor calls may not reach.
+    #[error(
+        "the connector's request to {host} was refused: it points to {what}; vendor calls reach only public addresses unless the account's base_url override names that origin or the host runs with --allow-private-vendor-targets"
+    )]
+    NonPublic {
+        /// The URL's host.
+        host: String,
+        /// What the address is.
+        what: String,
+    },
 }
 
 impl UpstreamError {
@@ -38,7 +54,7 @@ impl UpstreamError {
             Self::Timeout => RemoteErrorCode::RemoteTimeout,
             Self::Connect | Self::Connection => RemoteErrorCode::RemoteUnreachable,
             Self::TooLarge(_) => RemoteErrorCode::MappingError,
-            Self::BadUrl(_) => RemoteErrorCode::ConnectorError,
+            Self::BadUrl(_) | Self::NonPublic { .. } => RemoteErrorCode::ConnectorError,
         }
     }
 }
@@ -57,21 +73,57 @@ pub enum SendError {
 /// Vendor HTTP client.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    http: reqwest::Client,
+    /// Resolves names through the SSRF guard.
+    public: reqwest::Client,
+    /// Reaches any address: for trusted origins, or every origin when the host allows it.
+    any: reqwest::Client,
+    allow_private: bool,
     max_body: usize,
 }
 
 impl Upstream {
-    /// A client with a per-call deadline and an answer size cap.
-    pub fn new(timeout: Duration, max_body: usize) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("HTTP client builds");
-        Self { http, max_body }
+    /// A client with a per-call deadline and an answer size cap; `allow_private` lets calls reach
+    /// non-public addresses from any origin.
+    pub fn new(timeout: Duration, max_body: usize, allow_private: bool) -> Self {
+        let client = |guarded: bool| {
+            let builder = reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")));
+            let builder = if guarded {
+                builder.dns_resolver(std::sync::Arc::new(ssrf::GuardedResolver))
+            } else {
+                builder
+            };
+            builder.build().expect("HTTP client builds")
+        };
+        Self {
+            public: client(true),
+            any: client(false),
+            allow_private,
+            max_body,
+        }
+    }
+
+    /// The client a URL is sent with: the unguarded one for the host flag or the account's
+    /// `base_url` override's own origin, else the guarded one, once a literal address passed.
+    fn client_for(
+        &self,
+        url: &reqwest::Url,
+        base_url: Option<&str>,
+    ) -> Result<&reqwest::Client, UpstreamError> {
+        let trusted = base_url
+            .and_then(|b| reqwest::Url::parse(b).ok())
+            .is_some_and(|base| base.origin() == url.origin());
+        if self.allow_private || trusted {
+            return Ok(&self.any);
+        }
+        ssrf::check_literal(url).map_err(|what| UpstreamError::NonPublic {
+            host: url.host_str().unwrap_or_default().to_owned(),
+            what,
+        })?;
+        Ok(&self.public)
     }
 
     /// Builds one vendor call (component or engine) and sends it; returns the vendor's answer as
@@ -83,17 +135,21 @@ impl Upstream {
         call: &Call,
     ) -> Result<HttpResponse, SendError> {
         let request = connector.dispatch().request(account, call).await?;
-        Ok(self.send(connector.name(), call, request).await?)
+        Ok(self
+            .send(connector.name(), account.base_url, call, request)
+            .await?)
     }
 
-    /// Sends a built request.
+    /// Sends a built request for an account with the given `base_url` override.
     pub async fn send(
         &self,
         connector: &str,
+        base_url: Option<&str>,
         call: &Call,
         request: HttpRequest,
     ) -> Result<HttpResponse, UpstreamError> {
         let url = reqwest::Url::parse(&request.url).map_err(|e| UpstreamError::BadUrl(e.to_string()))?;
+        let http = self.client_for(&url, base_url)?;
         // Query strings may carry credentials (API keys): only the path is logged.
         let span = span!(
             INFO,
@@ -115,7 +171,7 @@ impl Upstream {
                 HttpMethod::Patch => reqwest::Method::PATCH,
                 HttpMethod::Delete => reqwest::Method::DELETE,
             };
-            let mut builder = self.http.request(method, url);
+            let mut builder = http.request(method, url);
             for (k, v) in &request.headers {
                 builder = builder.header(k, v);
             }
@@ -141,17 +197,20 @@ impl Upstream {
         .await
     }
 
-    /// Sends a passthrough request as it is and hands back the vendor's answer unread, for the
-    /// caller to stream (no size cap: the body is not held here).
+    /// Sends a passthrough request as it is, for an account with the given `base_url` override,
+    /// and hands back the vendor's answer unread, for the caller to stream (no size cap: the
+    /// body is not held here).
     pub async fn forward(
         &self,
         connector: &str,
+        base_url: Option<&str>,
         method: reqwest::Method,
         url: &str,
         headers: reqwest::header::HeaderMap,
         body: axum::body::Bytes,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = reqwest::Url::parse(url).map_err(|e| UpstreamError::BadUrl(e.to_string()))?;
+        let http = self.client_for(&url, base_url)?;
         let span = span!(
             INFO,
             UPSTREAM_FORWARD,
@@ -163,7 +222,7 @@ impl Upstream {
         );
         async move {
             let started = Instant::now();
-            let mut builder = self.http.request(method, url).headers(headers);
+            let mut builder = http.request(method, url).headers(headers);
             if !body.is_empty() {
                 builder = builder.body(body);
             }
@@ -203,7 +262,6 @@ fn answered(status: u16) {
     }
 }
 
-/// reqwest's message names the URL, which may carry an API key: keep only the kind.
 /// A vendor answer's headers as the engine reads them (lossy for non-UTF-8 values).
 pub(crate) fn engine_headers(headers: &reqwest::header::HeaderMap) -> Headers {
     Headers::new(
@@ -219,8 +277,14 @@ pub(crate) fn engine_headers(headers: &reqwest::header::HeaderMap) -> Headers {
     )
 }
 
+/// reqwest's message names the URL, which may carry an API key: keep only the kind.
 fn send_error(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() {
+    if let Some(refused) = ssrf::refusal(&e) {
+        UpstreamError::NonPublic {
+            host: refused.host().to_owned(),
+            what: format!("the non-public address {}", refused.ip()),
+        }
+    } else if e.is_timeout() {
         UpstreamError::Timeout
     } else if e.is_connect() {
         UpstreamError::Connect

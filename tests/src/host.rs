@@ -42,6 +42,10 @@ pub struct HostOptions {
     pub tweak: Option<fn(&mut Config)>,
     /// Compiled-component cache (default: one shared by the tests of a run).
     pub wasm_cache: Option<PathBuf>,
+    /// Let vendor calls reach loopback (`--allow-private-vendor-targets`): needed when a
+    /// manifest or a token answer, rather than an account's `base_url` override, points at a
+    /// mock vendor. Off by default, so the SSRF guard is on in every other test.
+    pub private_vendors: bool,
 }
 
 impl Default for HostOptions {
@@ -53,6 +57,7 @@ impl Default for HostOptions {
             database_url: None,
             tweak: None,
             wasm_cache: None,
+            private_vendors: false,
         }
     }
 }
@@ -85,6 +90,7 @@ impl Host {
         );
         config.upstream_timeout = options.upstream_timeout;
         config.refresh = options.refresh;
+        config.allow_private_vendor_targets = options.private_vendors;
         if let Some(tweak) = options.tweak {
             tweak(&mut config);
         }

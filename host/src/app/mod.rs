@@ -25,7 +25,8 @@ use crate::sandbox::Sandbox;
 use crate::secrets::{Secrets, load_master_key};
 use crate::store::Store;
 use crate::telemetry::events::{
-    APP_LISTEN, APP_STOPPED, MONITORING_METRICS_LISTEN, OAUTH_REDIRECTS_UNRESTRICTED, WEBHOOK_PRIVATE_TARGETS,
+    APP_LISTEN, APP_STOPPED, MONITORING_METRICS_LISTEN, OAUTH_REDIRECTS_UNRESTRICTED,
+    UPSTREAM_PRIVATE_TARGETS, WEBHOOK_PRIVATE_TARGETS,
 };
 use crate::telemetry::{Metrics, emit};
 use crate::upstream::Upstream;
@@ -85,7 +86,11 @@ impl App {
         let changes_seen = store.last_change().await?;
         let registry =
             Arc::new(Registry::open(&config.connectors_dir, store.clone(), sandbox, metrics.clone()).await);
-        let upstream = Upstream::new(config.upstream_timeout, config.max_upstream_body_bytes);
+        let upstream = Upstream::new(
+            config.upstream_timeout,
+            config.max_upstream_body_bytes,
+            config.allow_private_vendor_targets,
+        );
         // Token endpoints: never follow a redirect with a client secret or a code.
         let oauth_http = reqwest::Client::builder()
             .timeout(config.upstream_timeout)
@@ -237,6 +242,9 @@ pub async fn serve(
     app.public_url.set_default(&format!("http://{addr}"));
     if app.config.webhooks.allow_private_targets {
         emit!(WARN, WEBHOOK_PRIVATE_TARGETS);
+    }
+    if app.config.allow_private_vendor_targets {
+        emit!(WARN, UPSTREAM_PRIVATE_TARGETS);
     }
     if app.config.oauth_redirect_allow.is_empty() {
         emit!(WARN, OAUTH_REDIRECTS_UNRESTRICTED);

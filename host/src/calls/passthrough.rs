@@ -157,6 +157,7 @@ impl Calls {
             .upstream
             .forward(
                 connector,
+                account.base_url,
                 request.method.clone(),
                 &url,
                 headers,

@@ -81,6 +81,7 @@ events! {
     // upstream: the vendor HTTP client.
     UPSTREAM_CALL: Span "patchbay.upstream.call" => "One vendor request (`connector`, `resource`, `method`, `http.method`, `http.path`: never the query, which may hold an API key; `http.status`, `elapsed_ms`).";
     UPSTREAM_FORWARD: Span "patchbay.upstream.forward" => "One passthrough request (`connector`, `http.method`, `http.path`: never the query; `http.status`, `elapsed_ms` once the vendor's headers are in).";
+    UPSTREAM_PRIVATE_TARGETS: Event "patchbay.upstream.private_targets" note "--allow-private-vendor-targets is set: vendor calls may reach loopback, private and metadata addresses" => "Logged at startup when the vendor calls' SSRF guard is off.";
     UPSTREAM_ANSWERED: Event "patchbay.upstream.answered" => "The vendor answered (inside `patchbay.upstream.call` or `patchbay.upstream.forward`): at INFO when its status is 4xx or 5xx, at DEBUG otherwise (`PATCHBAY_LOG=patchbay=debug` shows every call).";
 
     // connectors: the registry and hot reload.

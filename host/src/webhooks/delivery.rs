@@ -14,12 +14,13 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore, watch};
 
+use super::ENDPOINT_DISABLED_EVENT;
 use super::endpoints::Endpoints;
 use super::intake::GroupCommit;
 use super::model::{AttemptOutcome, AttemptRow, DueDelivery, EndpointRow, OutboxEvent, RecordedAttempt};
-use super::{ENDPOINT_DISABLED_EVENT, ssrf};
 use crate::clock::{now_ms, rfc3339};
 use crate::config::WebhookConfig;
+use crate::ssrf;
 use crate::store::{Store, StoreError};
 use crate::telemetry::events::{WEBHOOK_DELIVERY_FAILED, WEBHOOK_ENDPOINT_DISABLED, WEBHOOK_WORKER_ERROR};
 use crate::telemetry::{Metrics, emit};

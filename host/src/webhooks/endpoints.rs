@@ -10,13 +10,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::ENDPOINT_TEST_EVENT;
 use super::error::WebhookError;
 use super::model::{AttemptRow, EndpointRow, OutboxEvent};
-use super::{ENDPOINT_TEST_EVENT, ssrf};
 use crate::accounts::Principal;
 use crate::clock::{now_ms, rfc3339};
 use crate::secrets::Secrets;
 use crate::secrets::aad;
+use crate::ssrf;
 use crate::store::Store;
 
 /// The body of `POST /webhook-endpoints`.

@@ -8,7 +8,7 @@
 //! Outbound ([`Endpoints`], [`delivery`]): every outbox event (lifecycle events and unified
 //! events) fans out to the enabled endpoints whose filter and tenant match, and is delivered
 //! signed per Standard Webhooks, with retries on a schedule, `Retry-After`, `410 Gone`,
-//! disabling after a failure window, and an SSRF guard ([`ssrf`]) checked after DNS resolution.
+//! disabling after a failure window, and an SSRF guard ([`crate::ssrf`]) checked after DNS resolution.
 
 pub mod delivery;
 mod endpoints;
@@ -17,7 +17,6 @@ mod inbound;
 mod intake;
 pub mod model;
 pub mod processor;
-pub mod ssrf;
 
 pub use endpoints::{EndpointPatch, EndpointView, Endpoints, NewEndpointRequest};
 pub use error::WebhookError;

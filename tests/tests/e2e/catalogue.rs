@@ -147,6 +147,7 @@ async fn token_answer_fields_become_the_accounts_context_and_base_url() {
     );
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
+        private_vendors: true,
         ..Default::default()
     })
     .await;
@@ -278,7 +279,12 @@ async fn salesforce_connects_by_oauth_and_calls_the_instance_its_token_answer_na
         "issued_at": "1700000000000",
         "signature": "0CmxinZir53Yex7nE0TD+zMpvIWYGb/bdJh6XfOH6EQ="
     }));
-    let host = Host::start().await;
+    // The instance the token answer names is a loopback stand-in.
+    let host = Host::start_with(HostOptions {
+        private_vendors: true,
+        ..Default::default()
+    })
+    .await;
     // The connector's login URLs are Salesforce's; the app points them at the stand-in.
     let (authorize, q) = authorize_at(&host, "salesforce", ("patchbay", "provider-secret"), &login).await;
     assert_eq!(q["scope"], "api refresh_token");
@@ -352,6 +358,7 @@ async fn hubspot_connects_by_oauth_refreshes_and_needs_reauth_when_uninstalled()
     write_connector(&dir, &manifest);
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
+        private_vendors: true,
         ..Default::default()
     })
     .await;

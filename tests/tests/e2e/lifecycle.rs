@@ -59,6 +59,7 @@ async fn acme_setup(label: &str, default_expires_in: Option<u64>, options: HostO
     write_acme_connector(&dir, &server.base_url(), default_expires_in);
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
+        private_vendors: true,
         ..options
     })
     .await;
@@ -411,6 +412,7 @@ async fn every_transition_of_the_table() {
     let host = Host::start_with(HostOptions {
         connectors: Some(dir),
         tweak: Some(|c| c.stuck_connecting_after = Duration::from_secs(1)),
+        private_vendors: true,
         ..Default::default()
     })
     .await;

@@ -19,6 +19,7 @@ mod oauth_server;
 mod passthrough;
 mod pipedrive;
 mod sandbox;
+mod ssrf;
 mod store;
 mod webhook_vectors;
 mod webhooks;

@@ -31,6 +31,7 @@ async fn host_with(oidc: &OidcServer) -> Host {
     );
     Host::start_with(HostOptions {
         connectors: Some(dir),
+        private_vendors: true,
         ..Default::default()
     })
     .await

@@ -1,8 +1,13 @@
-//! The SSRF guard of outbound delivery: an endpoint URL must be `http(s)` to a public address.
-//! Checked when an endpoint is created or changed (the literal address, or every address its name
-//! resolves to) and again at every delivery, after DNS resolution, by the delivery client's
-//! resolver ([`GuardedResolver`]), so a name that later resolves to a private address (DNS
-//! rebinding) is refused too. Redirects are never followed.
+//! The SSRF guard: which addresses the host's own requests may reach. Two clients use it:
+//!
+//! - webhook delivery: an endpoint URL must be `http(s)` to a public address, checked when the
+//!   endpoint is created or changed ([`check_url`], [`check_resolved`]) and at every delivery;
+//! - vendor calls ([`crate::upstream`]): a URL a manifest template or a component built must not
+//!   reach a loopback, private, link-local or metadata address ([`check_literal`]).
+//!
+//! Both check literal addresses before sending, and names after DNS resolution, in the client's
+//! resolver ([`GuardedResolver`]), so a name that resolves to a private address when the request
+//! is sent (DNS rebinding) is refused too. Neither client follows redirects.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -47,6 +52,16 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 of IPv4 space
 }
 
+/// Refuses a URL whose host is a literal non-public address, naming it; names are left to
+/// [`GuardedResolver`].
+pub fn check_literal(url: &Url) -> Result<(), String> {
+    match url.host() {
+        Some(Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => Err(format!("the non-public address {ip}")),
+        Some(Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => Err(format!("the non-public address {ip}")),
+        _ => Ok(()),
+    }
+}
+
 /// Checks an endpoint URL's shape, and its address when it is a literal; returns the parsed URL.
 pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("`url` is not a URL: {e}"))?;
@@ -56,27 +71,25 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("`url` must not carry credentials".into());
     }
-    let refused = |what: &str| {
-        Err(format!(
-            "`url` points to {what}; webhooks are delivered only to public addresses \
-             (--allow-private-delivery-targets lifts this)"
-        ))
-    };
-    match url.host() {
-        None => return Err("`url` needs a host".into()),
-        Some(_) if allow_private => {}
-        Some(Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => {
-            return refused(&format!("the non-public address {ip}"));
-        }
-        Some(Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => {
-            return refused(&format!("the non-public address {ip}"));
-        }
-        Some(Host::Domain(d))
-            if d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost") =>
-        {
-            return refused("localhost");
-        }
-        Some(_) => {}
+    if url.host().is_none() {
+        return Err("`url` needs a host".into());
+    }
+    if !allow_private {
+        let localhost = url.host_str().is_some_and(|h| {
+            let h = h.to_ascii_lowercase();
+            h == "localhost" || h.ends_with(".localhost")
+        });
+        let literal = if localhost {
+            Err("localhost".into())
+        } else {
+            check_literal(&url)
+        };
+        literal.map_err(|what| {
+            format!(
+                "`url` points to {what}; webhooks are delivered only to public addresses \
+                 (--allow-private-delivery-targets lifts this)"
+            )
+        })?;
     }
     Ok(url)
 }
@@ -104,7 +117,33 @@ pub async fn check_resolved(url: &Url, allow_private: bool) -> Result<(), String
     }
 }
 
-/// The delivery client's resolver: resolves, then refuses a name with any non-public address.
+/// A name that resolved to an address the guard refuses (found in a failed request's error
+/// chain by [`refusal`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves to the non-public address {ip}")]
+pub struct NonPublic {
+    host: String,
+    ip: IpAddr,
+}
+
+impl NonPublic {
+    /// The name that was resolved.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The address refused.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+/// The guard's refusal behind a failed request, if that is why it failed.
+pub fn refusal<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e NonPublic> {
+    std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<NonPublic>())
+}
+
+/// A guarded client's resolver: resolves, then refuses a name with any non-public address.
 #[derive(Debug, Clone, Copy)]
 pub struct GuardedResolver;
 
@@ -114,7 +153,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(format!("{host} resolves to the non-public address {}", bad.ip()).into());
+                return Err(Box::new(NonPublic { host, ip: bad.ip() }) as Box<_>);
             }
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
