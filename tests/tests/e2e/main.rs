@@ -12,6 +12,7 @@ mod differential;
 mod github;
 mod hot_reload;
 mod hubspot;
+mod isolation;
 mod lifecycle;
 mod linear;
 mod monitoring;
