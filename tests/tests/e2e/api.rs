@@ -571,3 +571,44 @@ async fn a_metrics_token_reads_metrics_and_nothing_else() {
             .error(403, "forbidden");
     }
 }
+
+/// A manifest expression that never ends (jq's `repeat`, unbounded recursion) is stopped by the
+/// engine's step budget: the call answers `mapping_error` naming the budget, and the worker is
+/// free for the next call.
+#[tokio::test]
+async fn a_looping_manifest_expression_answers_mapping_error() {
+    let host = Host::start().await;
+    let vendor = MockServer::spawn(axum::Router::new().route(
+        "/items",
+        axum::routing::get(|| async { axum::Json(json!({"items": [{"id": 1}]})) }),
+    ))
+    .await;
+    let list =
+        |records: &str| json!({"methods": {"list": {"method": "GET", "path": "/items", "records": records}}});
+    let manifest = json!({
+        "name": "loops", "version": "1.0.0", "base_url": "https://api.example.com", "auth": {"type": "none"},
+        "resources": {"fine": list(".items"), "spins": list("[.items[] | repeat(.)]"), "recurses": list("def f: f; f")}
+    });
+    let r = host.put_connector("loops", manifest).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let account = host
+        .account("loops", "t1", json!({}), json!({}), &vendor.base_url())
+        .await;
+    for resource in ["spins", "recurses"] {
+        let r = host
+            .get(&format!("/proxy/{resource}?integrated_account_id={account}"))
+            .await;
+        let e = r.error(502, "mapping_error");
+        assert!(
+            e["message"].as_str().unwrap().contains("exceeded its budget"),
+            "{resource}: {e}"
+        );
+        // The worker is free: the next call is served.
+        let r = host
+            .get(&format!("/proxy/fine?integrated_account_id={account}"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["result"], json!([{"id": 1}]));
+    }
+    host.stop().await;
+}
