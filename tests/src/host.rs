@@ -48,6 +48,22 @@ pub struct HostOptions {
     pub private_vendors: bool,
 }
 
+impl HostOptions {
+    /// Everything on loopback allowed: vendors that `connectors`' manifests point at, and the
+    /// product's webhook receivers, delivered to at once (one attempt).
+    pub fn on_loopback(connectors: PathBuf) -> Self {
+        Self {
+            connectors: Some(connectors),
+            private_vendors: true,
+            tweak: Some(|c| {
+                c.webhooks.allow_private_targets = true;
+                c.webhooks.retry_schedule = vec![Duration::ZERO];
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for HostOptions {
     fn default() -> Self {
         Self {
@@ -116,6 +132,17 @@ impl Host {
     /// A token for one tenant.
     pub async fn tenant_token(&self, tenant: &str) -> String {
         self.app.store.create_token(false, Some(tenant)).await.unwrap()
+    }
+
+    /// A token that may only read `GET /metrics`.
+    pub async fn metrics_token(&self) -> String {
+        let scope = Some(patchbay::accounts::Principal::METRICS);
+        self.app
+            .store
+            .create_token_with(false, None, None, scope)
+            .await
+            .unwrap()
+            .0
     }
 
     /// A request with a token.

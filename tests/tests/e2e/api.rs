@@ -549,12 +549,7 @@ async fn an_account_deleted_on_one_host_is_gone_on_the_others() {
 #[tokio::test]
 async fn a_metrics_token_reads_metrics_and_nothing_else() {
     let host = Host::start().await;
-    let (token, _) = host
-        .app
-        .store
-        .create_token_with(false, None, None, Some(patchbay::accounts::Principal::METRICS))
-        .await
-        .unwrap();
+    let token = host.metrics_token().await;
     let r = host.req(Method::GET, "/metrics", &token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("patchbay_"), "the exposition");

@@ -160,23 +160,8 @@ async fn fixture() -> Fixture {
         serde_json::from_slice(&std::fs::read(dir.join("hubspot.json")).unwrap()).unwrap();
     manifest["base_url"] = json!(hubspot_server.base_url());
     write_connector(&dir, &manifest);
-    let host = Host::start_with(HostOptions {
-        connectors: Some(dir),
-        private_vendors: true,
-        tweak: Some(|c| {
-            c.webhooks.allow_private_targets = true;
-            c.webhooks.retry_schedule = vec![Duration::ZERO];
-        }),
-        ..Default::default()
-    })
-    .await;
-    let metrics = host
-        .app
-        .store
-        .create_token_with(false, None, None, Some(patchbay::accounts::Principal::METRICS))
-        .await
-        .unwrap()
-        .0;
+    let host = Host::start_with(HostOptions::on_loopback(dir)).await;
+    let metrics = host.metrics_token().await;
     let tokens = BTreeMap::from([
         (Caller::Anonymous, None),
         (Caller::UnknownToken, Some("pbt_not-a-real-token".to_owned())),

@@ -20,7 +20,6 @@ mod oauth_server;
 mod passthrough;
 mod pipedrive;
 mod sandbox;
-mod secret_scan;
 mod ssrf;
 mod store;
 mod webhook_vectors;

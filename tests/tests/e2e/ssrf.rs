@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::routing::get;
 use patchbay_tests::mocks::MockServer;
-use patchbay_tests::{Host, HostOptions, component};
+use patchbay_tests::{Host, HostOptions, Reply, component};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -46,6 +46,15 @@ async fn tenant_account(host: &Host, token: &str, site: &str) -> String {
     r.body["id"].as_str().unwrap().to_owned()
 }
 
+fn items_path(account: &str) -> String {
+    format!("/proxy/items?integrated_account_id={account}")
+}
+
+/// `GET /proxy/items` through `account`, as a tenant.
+async fn items(host: &Host, tenant: &str, account: &str) -> Reply {
+    host.send(Method::GET, &items_path(account), tenant, None).await
+}
+
 #[tokio::test]
 async fn templated_urls_cannot_reach_private_addresses() {
     let host = Host::start().await;
@@ -80,10 +89,7 @@ async fn templated_urls_cannot_reach_private_addresses() {
     ];
     for (site, what) in &cases {
         let id = tenant_account(&host, &tenant, site).await;
-        for path in [
-            format!("/proxy/items?integrated_account_id={id}"),
-            format!("/passthrough/{id}/items"),
-        ] {
+        for path in [items_path(&id), format!("/passthrough/{id}/items")] {
             let r = host.send(Method::GET, &path, &tenant, None).await;
             let e = r.error(500, "connector_error");
             let message = e["message"].as_str().unwrap();
@@ -109,14 +115,7 @@ async fn templated_urls_cannot_reach_private_addresses() {
     let r = host.create_account(body).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_str().unwrap();
-    let r = host
-        .send(
-            Method::GET,
-            &format!("/proxy/items?integrated_account_id={id}"),
-            &tenant,
-            None,
-        )
-        .await;
+    let r = items(&host, &tenant, id).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["result"], json!([{"id": 1}]));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -134,14 +133,7 @@ async fn the_host_flag_allows_private_vendors() {
     let (vendor, hits) = counting_vendor().await;
     let tenant = host.tenant_token("t1").await;
     let id = tenant_account(&host, &tenant, &vendor.base_url()).await;
-    let r = host
-        .send(
-            Method::GET,
-            &format!("/proxy/items?integrated_account_id={id}"),
-            &tenant,
-            None,
-        )
-        .await;
+    let r = items(&host, &tenant, &id).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     host.stop().await;
@@ -170,14 +162,7 @@ async fn component_built_requests_are_guarded_too() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["id"].as_str().unwrap();
-    let r = host
-        .send(
-            Method::GET,
-            &format!("/proxy/items?integrated_account_id={id}"),
-            &tenant,
-            None,
-        )
-        .await;
+    let r = items(&host, &tenant, id).await;
     let e = r.error(500, "connector_error");
     assert!(
         e["message"]
@@ -191,14 +176,7 @@ async fn component_built_requests_are_guarded_too() {
     let id = host
         .account("hostile", "t1", json!({}), json!({}), &vendor.base_url())
         .await;
-    let r = host
-        .send(
-            Method::GET,
-            &format!("/proxy/items?integrated_account_id={id}"),
-            &tenant,
-            None,
-        )
-        .await;
+    let r = items(&host, &tenant, &id).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     host.stop().await;
