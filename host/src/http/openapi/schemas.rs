@@ -8,7 +8,23 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
+
+/// The query parameters of a proxied or unified call (`limit` and `next_cursor` are kept only
+/// on list methods when the document is finished).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallParams {
+    /// The account to call as
+    pub integrated_account_id: String,
+    /// Page size (list methods)
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// A page's `next_cursor` (list methods)
+    pub next_cursor: Option<String>,
+    /// `false`: leave the vendor's record out (unified)
+    pub remote_data: Option<bool>,
+}
 
 /// The normalized error body every non-2xx answer of the host carries.
 #[derive(ToSchema)]

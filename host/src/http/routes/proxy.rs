@@ -18,10 +18,7 @@ use crate::telemetry::Metrics;
 /// `/proxy/{resource}`: `GET` calls `list`, `POST` calls `create`.
 #[utoipa::path(method(get, post), path = "/proxy/{resource}", tag = "proxy", security(("bearer" = [])),
     params(("resource" = String, Path, description = "A resource of the account's connector"),
-        ("integrated_account_id" = String, Query, description = "The account to call as"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (list methods)"),
-        ("next_cursor" = Option<String>, Query, description = "A page's `next_cursor` (list methods)"),
-        ("remote_data" = Option<bool>, Query, description = "`false`: leave the vendor's record out (unified)")),
+        schemas::CallParams),
     request_body(content = Option<Object>, description = "`POST`: the record to create, as the vendor takes it"),
     responses(
         (status = 200, description = "`GET`: a page of `list`", body = schemas::Page),
@@ -56,10 +53,7 @@ pub async fn collection(
 #[utoipa::path(method(get, patch, put, delete, post), path = "/proxy/{resource}/{id}", tag = "proxy", security(("bearer" = [])),
     params(("resource" = String, Path, description = "A resource of the account's connector"),
         ("id" = String, Path, description = "The vendor's record id; with `POST`, a custom method's name"),
-        ("integrated_account_id" = String, Query, description = "The account to call as"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (list methods)"),
-        ("next_cursor" = Option<String>, Query, description = "A page's `next_cursor` (list methods)"),
-        ("remote_data" = Option<bool>, Query, description = "`false`: leave the vendor's record out (unified)")),
+        schemas::CallParams),
     request_body(content = Option<Object>, description = "`PATCH`, `PUT`, `POST`: passed to the vendor"),
     responses(
         (status = 200, description = "The record (`GET`, `PATCH`, `PUT`; null after `DELETE`), a custom method's answer (`POST`)", body = schemas::Record),

@@ -18,10 +18,7 @@ use crate::telemetry::Metrics;
 /// `/unified/{model}/{resource}`: `GET` lists, `POST` creates.
 #[utoipa::path(method(get, post), path = "/unified/{model}/{resource}", tag = "unified", security(("bearer" = [])),
     params(("model" = String, Path, description = "e.g. `crm`"), ("resource" = String, Path, description = "e.g. `contacts`"),
-        ("integrated_account_id" = String, Query, description = "The account to call as"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (list methods)"),
-        ("next_cursor" = Option<String>, Query, description = "A page's `next_cursor` (list methods)"),
-        ("remote_data" = Option<bool>, Query, description = "`false`: leave the vendor's record out (unified)")),
+        schemas::CallParams),
     request_body(content = Option<Object>, description = "`POST`: the record to create, in the unified shape"),
     responses(
         (status = 200, description = "`GET`: a page, records in the unified shape", body = schemas::Page),
@@ -55,10 +52,7 @@ pub async fn collection(
 #[utoipa::path(method(get, patch, delete), path = "/unified/{model}/{resource}/{id}", tag = "unified", security(("bearer" = [])),
     params(("model" = String, Path, description = "e.g. `crm`"), ("resource" = String, Path, description = "e.g. `contacts`"),
         ("id" = String, Path, description = "The vendor's record id"),
-        ("integrated_account_id" = String, Query, description = "The account to call as"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (list methods)"),
-        ("next_cursor" = Option<String>, Query, description = "A page's `next_cursor` (list methods)"),
-        ("remote_data" = Option<bool>, Query, description = "`false`: leave the vendor's record out (unified)")),
+        schemas::CallParams),
     request_body(content = Option<Object>, description = "`PATCH`: the fields to change, in the unified shape"),
     responses(
         (status = 200, description = "The record, in the unified shape (null after `DELETE`)", body = schemas::Record),
