@@ -113,9 +113,7 @@ impl Upstream {
         url: &reqwest::Url,
         base_url: Option<&str>,
     ) -> Result<&reqwest::Client, UpstreamError> {
-        let trusted = base_url
-            .and_then(|b| reqwest::Url::parse(b).ok())
-            .is_some_and(|base| base.origin() == url.origin());
+        let trusted = base_url.is_some_and(|base| same_origin(base, url));
         if self.allow_private || trusted {
             return Ok(&self.any);
         }
@@ -262,6 +260,26 @@ fn answered(status: u16) {
     }
 }
 
+/// Whether `url` is on the origin of the `base` URL text. The URLs the engine builds start with
+/// their base, so when the base's scheme and authority are a prefix of the URL ending where its
+/// authority ends, the origins are the same without parsing (a call's hot path); anything else
+/// (`base:8080`, `base.evil.example`, `base@evil`, a base written unlike its normal form) is
+/// compared parsed.
+fn same_origin(base: &str, url: &reqwest::Url) -> bool {
+    let origin_text = base.find("://").map(|scheme| {
+        let authority = &base[scheme + 3..];
+        let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+        &base[..scheme + 3 + end]
+    });
+    let prefix_rest = origin_text
+        .filter(|o| !o.ends_with("://"))
+        .and_then(|origin| url.as_str().strip_prefix(origin));
+    if prefix_rest.is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#'])) {
+        return true;
+    }
+    reqwest::Url::parse(base).is_ok_and(|b| b.origin() == url.origin())
+}
+
 /// A vendor answer's headers as the engine reads them (lossy for non-UTF-8 values).
 pub(crate) fn engine_headers(headers: &reqwest::header::HeaderMap) -> Headers {
     Headers::new(
@@ -290,5 +308,38 @@ fn send_error(e: reqwest::Error) -> UpstreamError {
         UpstreamError::Connect
     } else {
         UpstreamError::Connection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn origins_compare_by_text_only_when_that_is_exact() {
+        let same = |base: &str, url: &str| same_origin(base, &reqwest::Url::parse(url).unwrap());
+        assert!(same(
+            "http://127.0.0.1:9100",
+            "http://127.0.0.1:9100/crm/v3/objects/contacts"
+        ));
+        assert!(same(
+            "http://127.0.0.1:9100/api/v1",
+            "http://127.0.0.1:9100/other?x=1"
+        ));
+        assert!(
+            same("HTTP://Example.COM:80/api", "http://example.com/api/x"),
+            "parsed"
+        );
+        for (base, url) in [
+            ("http://127.0.0.1:80", "http://127.0.0.1:8080/x"),
+            ("http://a.example", "http://a.example.evil.example/x"),
+            ("http://a.example", "http://a.example@evil.example/x"),
+            ("http://a.example", "https://a.example/x"),
+            ("http://", "http://evil.example/"),
+            ("http:", "http://evil.example/"),
+            ("not a url", "http://evil.example/"),
+        ] {
+            assert!(!same(base, url), "{base} ~ {url}");
+        }
     }
 }

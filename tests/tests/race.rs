@@ -75,6 +75,8 @@ fn free_port() -> u16 {
 fn spawn(db: &str, connectors: &PathBuf, port: u16) -> Process {
     let child = Command::new(binary())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        // The `acme` vendor is the provider mock on loopback, named by the manifest.
+        .arg("--allow-private-vendor-targets")
         .arg("--connectors")
         .arg(connectors)
         .env("DATABASE_URL", db)
