@@ -141,7 +141,12 @@ fn walk<'a>(raw: &'a RawValue, steps: &[Step]) -> Result<Option<&'a RawValue>, (
 /// A page body, parsed once: an object root is split into members a single time, since both the
 /// records and the pagination expressions start there.
 enum Root<'a> {
-    Object(Members<'a>),
+    /// The members, but for `hole`: the records key, whose value was mapped as it was read
+    /// ([`PageSeed`]); an expression reading under it steps aside to the general path.
+    Object {
+        members: Members<'a>,
+        hole: Option<&'a str>,
+    },
     Other(&'a RawValue),
 }
 
@@ -149,16 +154,21 @@ impl<'a> Root<'a> {
     /// Parses (and so validates) the whole body.
     fn parse(body: &'a [u8]) -> Option<Self> {
         match body.iter().find(|b| !b.is_ascii_whitespace())? {
-            b'{' => serde_json::from_slice(body).ok().map(Root::Object),
+            b'{' => serde_json::from_slice(body)
+                .ok()
+                .map(|members| Root::Object { members, hole: None }),
             _ => serde_json::from_slice(body).ok().map(Root::Other),
         }
     }
 
     fn walk(&self, steps: &[Step]) -> Result<Option<&'a RawValue>, ()> {
         match (self, steps.split_first()) {
-            (Root::Object(m), Some((Step::Key(k), rest))) => m.get(k).map_or(Ok(None), |v| walk(v, rest)),
+            (Root::Object { hole: Some(h), .. }, Some((Step::Key(k), _))) if h == k => Err(()),
+            (Root::Object { members, .. }, Some((Step::Key(k), rest))) => {
+                members.get(k).map_or(Ok(None), |v| walk(v, rest))
+            }
             // `.` or `.[n]` on an object root: rare enough to leave to the general path.
-            (Root::Object(_), _) => Err(()),
+            (Root::Object { .. }, _) => Err(()),
             (Root::Other(raw), _) => walk(raw, steps),
         }
     }
@@ -334,12 +344,137 @@ impl<'e> Plan<'e> {
         Some(Self { expr, trie, slots })
     }
 
-    /// Writes the mapped record (and `remote_data`) to `out`.
-    fn write(&self, record: &RawValue, remote_data: bool, out: &mut Vec<u8>) -> Result<(), ()> {
-        let mut values = vec![None; self.slots];
-        self.trie.fill(Some(record), &mut values)?;
-        let mut next = 0;
-        write_object(self.expr, &values, &mut next, out, remote_data.then_some(record));
+    /// Writes the mapped record (and `remote_data`) to `out`; `values` is scratch space.
+    fn write<'a>(
+        &self,
+        record: &'a RawValue,
+        remote_data: bool,
+        values: &mut Vec<Option<&'a RawValue>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ()> {
+        values.clear();
+        values.resize(self.slots, None);
+        self.trie.fill(Some(record), values)?;
+        write_object(self.expr, values, &mut 0, out, remote_data.then_some(record));
+        Ok(())
+    }
+}
+
+/// A page's object root read in one pass: every member is kept as text for the pagination
+/// expressions but the records key's, whose array is mapped element by element as the parser
+/// reaches it ([`RecordsSeed`]), so the records are not split out of the page and then out of
+/// their array before each is read. A repeated records key steps aside to the general path.
+struct PageSeed<'s, 'p, 'o, 'e> {
+    key: &'p str,
+    records: &'s mut RecordsSeed<'p, 'o, 'e>,
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_, '_, '_, '_> {
+    type Value = Members<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+        let Self { key, records } = self;
+        let mut members = Vec::with_capacity(8);
+        let mut seen = false;
+        while let Some(k) = map.next_key::<Key<'de>>()? {
+            if k.0 != key {
+                members.push((k, map.next_value::<&'de RawValue>()?));
+            } else if std::mem::replace(&mut seen, true) {
+                return Err(de::Error::custom("repeated records key"));
+            } else {
+                map.next_value_seed(&mut *records)?;
+            }
+        }
+        if !seen {
+            // Missing records read as null: an empty page.
+            records.out.extend_from_slice(b"[]");
+        }
+        Ok(Members(members))
+    }
+}
+
+/// Writes a records array (null: an empty one) to `out` as its elements are parsed: each mapped
+/// by the plan, or copied as it is without one. A mapping without `remote_data` that reads only
+/// keys fills its slots straight from the parser; otherwise each record is taken as text first.
+struct RecordsSeed<'p, 'o, 'e> {
+    plan: Option<&'p Plan<'e>>,
+    remote_data: bool,
+    out: &'o mut Vec<u8>,
+    count: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for &mut RecordsSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut RecordsSeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"[]");
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let type_error = |()| de::Error::custom("type error");
+        let streams = self
+            .plan
+            .filter(|p| !self.remote_data && p.trie.descends_by_keys_only());
+        let mut values: Vec<Option<&'de RawValue>> = Vec::new();
+        self.out.push(b'[');
+        loop {
+            let first = self.count == 0;
+            let more = match (streams, self.plan) {
+                (Some(plan), _) => {
+                    values.clear();
+                    values.resize(plan.slots, None);
+                    let more = seq
+                        .next_element_seed(Fill {
+                            trie: &plan.trie,
+                            out: &mut values,
+                        })?
+                        .is_some();
+                    if more {
+                        if !first {
+                            self.out.push(b',');
+                        }
+                        write_object(plan.expr, &values, &mut 0, self.out, None);
+                    }
+                    more
+                }
+                (None, plan) => match seq.next_element::<&'de RawValue>()? {
+                    None => false,
+                    Some(record) => {
+                        if !first {
+                            self.out.push(b',');
+                        }
+                        match plan {
+                            Some(plan) => plan
+                                .write(record, self.remote_data, &mut values, self.out)
+                                .map_err(type_error)?,
+                            None => self.out.extend_from_slice(record.get().as_bytes()),
+                        }
+                        true
+                    }
+                },
+            };
+            if !more {
+                break;
+            }
+            self.count += 1;
+        }
+        self.out.push(b']');
         Ok(())
     }
 }
@@ -403,40 +538,53 @@ impl Connector {
             Some((u, remote_data)) => (Some(Plan::new(u.response.as_ref()?.fast()?)?), remote_data),
             None => (None, false),
         };
-        let root = Root::parse(body)?;
         let FastExpr::Path(records_path) = m.records.as_ref()?.fast()? else {
             return None;
         };
-        let records = match root.walk(records_path).ok()? {
-            None => Vec::new(),
-            Some(r) if first_byte(r) == b'[' => serde_json::from_str::<Elements>(r.get()).ok()?.0,
-            Some(_) => return None,
+        let mut out = Vec::with_capacity(body.len() + body.len() / 2 + 64);
+        let mut records = RecordsSeed {
+            plan: plan.as_ref(),
+            remote_data,
+            out: &mut out,
+            count: 0,
         };
-        let next = crate::pagination::next(
-            &m.pagination,
-            &RawBody(&root),
-            headers,
-            status,
-            page,
-            records.len(),
-        )
-        .ok()?
-        .map(|n| crate::pagination::resolve_against(n, response.url.as_deref()));
-        let mut out = Vec::with_capacity(body.len() + 64 * records.len());
-        out.push(b'[');
-        for (i, record) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let object_root = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let root = match records_path.as_slice() {
+            // The common shape, `{"results": […], "paging": …}`: one pass over the page.
+            [Step::Key(key)] if object_root => {
+                let mut de = serde_json::Deserializer::from_slice(body);
+                let members = de
+                    .deserialize_map(PageSeed {
+                        key,
+                        records: &mut records,
+                    })
+                    .and_then(|m| de.end().map(|()| m))
+                    .ok()?;
+                Root::Object {
+                    members,
+                    hole: Some(key),
+                }
             }
-            match &plan {
-                Some(plan) => plan.write(record, remote_data, &mut out).ok()?,
-                None => out.extend_from_slice(record.get().as_bytes()),
+            _ => {
+                let root = Root::parse(body)?;
+                match root.walk(records_path).ok()? {
+                    None => records.out.extend_from_slice(b"[]"),
+                    Some(r) if first_byte(r) == b'[' => {
+                        let mut de = serde_json::Deserializer::from_str(r.get());
+                        de::Deserializer::deserialize_seq(&mut de, &mut records).ok()?;
+                    }
+                    Some(_) => return None,
+                }
+                root
             }
-        }
-        out.push(b']');
+        };
+        let count = records.count;
+        let next = crate::pagination::next(&m.pagination, &RawBody(&root), headers, status, page, count)
+            .ok()?
+            .map(|n| crate::pagination::resolve_against(n, response.url.as_deref()));
         Some(RawPage {
             records_json: out,
-            count: records.len(),
+            count,
             next,
         })
     }

@@ -321,6 +321,15 @@ async fn raw_list_path_agrees_with_the_general_path() {
         r#"{"results": [{"id": "1", "remote_data": "vendor field", "properties": {"email": "x"}}]}"#,
         r#"{"results": []}"#,
         r#"{"paging": null}"#,
+        // The records key, read in the same pass as the rest of the page.
+        r#"{"paging": {"next": {"after": "9"}}, "results": [{"id": "1", "properties": {"email": "a@b"}}]}"#,
+        r#"{"results": [{"id": "1"}], "results": [{"id": "2"}, {"id": "3"}]}"#,
+        r#"{"res\u0075lts": [{"id": "1", "properties": {"firstname": "\u00c9"}}]}"#,
+        r#"{"results": null, "paging": {"next": {"after": "2"}}}"#,
+        r#"{"results": [null, {"id": "1"}]}"#,
+        r#"{"results": 5}"#,
+        r#"{"results": [{"id": "1"}]} trailing"#,
+        r#"{"results": [{"id": "1"}"#,
         "not json",
     ] {
         let response = patchbay_engine::HttpResponse {
@@ -329,12 +338,18 @@ async fn raw_list_path_agrees_with_the_general_path() {
             body: body.as_bytes().to_vec(),
             url: None,
         };
-        let want = general(&c, "contacts", response.clone(), Some((u, true)));
-        match c.interpret_list_raw("contacts", "list", None, &response, Some((u, true))) {
-            None => {}
-            Some(raw) => {
-                let got: Value = serde_json::from_slice(&raw.records_json).unwrap();
-                assert_eq!(Ok((got, raw.next)), want, "{body}");
+        for unified in [Some((u, true)), Some((u, false)), None] {
+            let want = general(&c, "contacts", response.clone(), unified);
+            match c.interpret_list_raw("contacts", "list", None, &response, unified) {
+                None => assert!(
+                    !body.starts_with(r#"{"paging": {"next""#),
+                    "records after the paging member stay on the raw path"
+                ),
+                Some(raw) => {
+                    let got: Value = serde_json::from_slice(&raw.records_json).unwrap();
+                    assert_eq!(raw.count, got.as_array().unwrap().len());
+                    assert_eq!(Ok((got, raw.next)), want, "{body} {:?}", unified.map(|u| u.1));
+                }
             }
         }
     }
