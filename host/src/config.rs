@@ -39,6 +39,9 @@ pub struct Config {
     /// Let vendor calls reach loopback, private, link-local and metadata addresses from any
     /// origin (off: only the origin of an account's admin-set `base_url` override may be private).
     pub allow_private_vendor_targets: bool,
+    /// Threads that serve the API, each with its own single-threaded runtime and its own vendor
+    /// connections, so a call never changes threads (0: serve on the caller's runtime).
+    pub http_threads: usize,
     /// Public base URL of this host (the OAuth callback; the URL vendors sign, HubSpot v3 and
     /// Twilio); default: the listen address.
     pub public_url: Option<String>,
@@ -205,6 +208,7 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             max_upstream_body_bytes: 32 * 1024 * 1024,
             allow_private_vendor_targets: false,
+            http_threads: 0,
             public_url: None,
             refresh: RefreshConfig::default(),
             oauth_state_ttl: Duration::from_secs(600),

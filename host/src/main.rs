@@ -95,6 +95,10 @@ enum Command {
         #[arg(long, env = "PATCHBAY_ALLOW_PRIVATE_VENDOR_TARGETS",
               value_parser = clap::builder::BoolishValueParser::new())]
         allow_private_vendor_targets: bool,
+        /// Threads that serve the API, each with its own single-threaded runtime and vendor
+        /// connections, so a call never changes threads; 0 serves on the shared runtime.
+        #[arg(long, env = "PATCHBAY_HTTP_THREADS", default_value_t = 0)]
+        http_threads: usize,
         /// Also serve `GET /metrics` without a token on this address (bind it to a private
         /// interface, e.g. `127.0.0.1:9464`); the main listener's `/metrics` needs an admin token.
         #[arg(long, env = "PATCHBAY_METRICS_LISTEN")]
@@ -308,6 +312,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             delivery_disable_after,
             allow_private_delivery_targets,
             allow_private_vendor_targets,
+            http_threads,
             metrics_listen,
             metrics_tenant_limit,
             drift_sample_interval,
@@ -319,6 +324,7 @@ async fn main_inner() -> anyhow::Result<ExitCode> {
             config.database.statement_timeout = database_statement_timeout;
             config.upstream_timeout = Duration::from_millis(upstream_timeout_ms);
             config.allow_private_vendor_targets = allow_private_vendor_targets;
+            config.http_threads = http_threads;
             config.public_url = public_url;
             config.sandbox.cpu_budget = Duration::from_millis(wasm_cpu_ms);
             config.sandbox.memory_bytes = wasm_memory_mib << 20;

@@ -6,9 +6,12 @@
 //! targets (`--allow-private-vendor-targets`) or the request goes to the origin of the account's
 //! `base_url` override, which only an admin can set.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use thread_local::ThreadLocal;
+
 use patchbay_engine::{Account, Call, Headers, HttpMethod, HttpRequest, HttpResponse, RemoteErrorCode};
 use tracing::Instrument;
 
@@ -73,18 +76,24 @@ pub enum SendError {
 /// Vendor HTTP client.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    /// Resolves names through the SSRF guard.
-    public: reqwest::Client,
-    /// Reaches any address: for trusted origins, or every origin when the host allows it.
-    any: reqwest::Client,
+    /// Each thread's own clients: a connection is driven by a task on the thread that opened
+    /// it, so a call served on one thread (`--http-threads`) never uses another's connection.
+    clients: Arc<ThreadLocal<Clients>>,
+    timeout: Duration,
     allow_private: bool,
     max_body: usize,
 }
 
-impl Upstream {
-    /// A client with a per-call deadline and an answer size cap; `allow_private` lets calls reach
-    /// non-public addresses from any origin.
-    pub fn new(timeout: Duration, max_body: usize, allow_private: bool) -> Self {
+#[derive(Debug)]
+struct Clients {
+    /// Resolves names through the SSRF guard.
+    public: reqwest::Client,
+    /// Reaches any address: for trusted origins, or every origin when the host allows it.
+    any: reqwest::Client,
+}
+
+impl Clients {
+    fn new(timeout: Duration) -> Self {
         let client = |guarded: bool| {
             let builder = reqwest::Client::builder()
                 .timeout(timeout)
@@ -92,7 +101,7 @@ impl Upstream {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")));
             let builder = if guarded {
-                builder.dns_resolver(std::sync::Arc::new(ssrf::GuardedResolver))
+                builder.dns_resolver(Arc::new(ssrf::GuardedResolver))
             } else {
                 builder
             };
@@ -101,6 +110,17 @@ impl Upstream {
         Self {
             public: client(true),
             any: client(false),
+        }
+    }
+}
+
+impl Upstream {
+    /// A client with a per-call deadline and an answer size cap; `allow_private` lets calls reach
+    /// non-public addresses from any origin.
+    pub fn new(timeout: Duration, max_body: usize, allow_private: bool) -> Self {
+        Self {
+            clients: Arc::new(ThreadLocal::new()),
+            timeout,
             allow_private,
             max_body,
         }
@@ -113,15 +133,16 @@ impl Upstream {
         url: &reqwest::Url,
         base_url: Option<&str>,
     ) -> Result<&reqwest::Client, UpstreamError> {
+        let clients = self.clients.get_or(|| Clients::new(self.timeout));
         let trusted = base_url.is_some_and(|base| same_origin(base, url));
         if self.allow_private || trusted {
-            return Ok(&self.any);
+            return Ok(&clients.any);
         }
         ssrf::check_literal(url).map_err(|what| UpstreamError::NonPublic {
             host: url.host_str().unwrap_or_default().to_owned(),
             what,
         })?;
-        Ok(&self.public)
+        Ok(&clients.public)
     }
 
     /// Builds one vendor call (component or engine) and sends it; returns the vendor's answer as

@@ -5,6 +5,7 @@
 
 pub mod cases;
 mod changes;
+mod per_core;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -286,13 +287,11 @@ pub async fn serve(
         stop_rx.clone(),
     )));
     let watcher = watch::spawn(app.registry.clone(), stop_rx);
-    // Small JSON answers must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app.http.clone(), app.config.max_body_bytes))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let router = router(app.http.clone(), app.config.max_body_bytes);
+    match app.config.http_threads {
+        0 => serve_api(listener, router, shutdown).await?,
+        n => per_core::serve(listener, router, n, shutdown).await?,
+    }
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     for w in workers {
@@ -301,4 +300,19 @@ pub async fn serve(
     drop(watcher);
     emit!(INFO, APP_STOPPED);
     Ok(())
+}
+
+/// Serves the API on `listener` on the current runtime until `shutdown`, then drains.
+async fn serve_api(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Small JSON answers must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -247,3 +247,34 @@ async fn unreachable_vendor() {
     assert_eq!(e["remote"], true);
     assert!(!e["message"].as_str().unwrap().contains(TOKEN));
 }
+
+/// `--http-threads`: the API served by two threads of its own (each its own runtime and vendor
+/// connections) answers concurrent proxied and unified calls, and the host still stops cleanly.
+#[tokio::test]
+async fn a_host_serving_on_threads_of_its_own_answers_and_stops() {
+    let options = HostOptions {
+        tweak: Some(|c| c.http_threads = 2),
+        ..Default::default()
+    };
+    let (host, mock, _server, acct) = Host::with_vendor_options::<HubSpotMock>(options)
+        .await
+        .into_parts();
+    mock.seed(30);
+    let paths: Vec<String> = (0..32)
+        .map(|i| match i % 3 {
+            0 => format!("/proxy/contacts?integrated_account_id={acct}&limit=10"),
+            1 => format!("/unified/crm/contacts?integrated_account_id={acct}&limit=10"),
+            _ => format!("/proxy/contacts/{}?integrated_account_id={acct}", 101 + i),
+        })
+        .collect();
+    let replies = futures::future::join_all(paths.iter().map(|p| host.get(p))).await;
+    for (path, reply) in paths.iter().zip(&replies) {
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        match reply.body["result"].as_array() {
+            Some(records) => assert_eq!(records.len(), 10, "{path}"),
+            None => assert!(reply.body["result"]["id"].is_string(), "{path}: {}", reply.body),
+        }
+    }
+    assert_eq!(mock.requests().len(), 32, "every call reached the vendor once");
+    host.stop().await;
+}
