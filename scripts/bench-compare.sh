@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Patchbay side by side with nginx (static vendor and reverse proxy), wrk and a bare client, in
+# Patchbay side by side with nginx (static vendor and reverse proxy), wrk, a bare client and
+# airbyte-cdk (in a throwaway virtualenv, when pip reaches PyPI; BENCH_AIRBYTE=0 skips it), in
 # one run: the tables of issue 12 with their ratios (see host/benches/compare.rs and
 # docs/BENCHMARKS.md "Patchbay against nginx and a bare client").
 #   scripts/bench-compare.sh            # 3 interleaved rounds

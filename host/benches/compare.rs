@@ -10,6 +10,9 @@
 //! - the 10,000 contacts with a bare Rust client (reqwest + serde_json: fetch and parse only) and
 //!   through `/unified/crm/contacts` walked by `next_cursor`, with and without `remote_data`;
 //!   1, 4 and 16 concurrent unified lists; first pages over 100 and 1,000 accounts;
+//! - the same pages read by airbyte-cdk's declarative runtime with a comparable mapping
+//!   (`scripts/airbyte-bench.sh`: a throwaway virtualenv, skipped when pip cannot reach PyPI
+//!   or with `BENCH_AIRBYTE=0`);
 //! - idle RSS with every bundled connector and with one, RSS under load, cold start.
 //!
 //! Needs `nginx` and `wrk` on the PATH (`apt-get install nginx-light wrk`).
@@ -59,6 +62,39 @@ async fn bare_walk(http: &reqwest::Client, vendor: &str) -> usize {
             None => return count,
         }
     }
+}
+
+/// airbyte-cdk's declarative runtime reading the same pages (`scripts/airbyte-bench.sh`, in a
+/// throwaway virtualenv): records/s, or why it was skipped (no pip, no PyPI, `BENCH_AIRBYTE=0`).
+async fn airbyte_walk(vendor: &str) -> Result<f64, String> {
+    if std::env::var("BENCH_AIRBYTE").is_ok_and(|v| v == "0") {
+        return Err("BENCH_AIRBYTE=0".into());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/airbyte-bench.sh");
+    let vendor = vendor.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(script)
+            .args([vendor.as_str(), TOKEN])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+    })
+    .await
+    .unwrap()
+    .map_err(|e| format!("scripts/airbyte-bench.sh did not run: {e}"))?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(out.status.success(), "airbyte-bench failed: {line}");
+    if let Some(reason) = line.strip_prefix("skipped:") {
+        return Err(reason.trim().to_owned());
+    }
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("airbyte-bench printed {line:?}"))
+    };
+    let records = field("records=");
+    assert_eq!(records as usize, CONTACTS, "airbyte-cdk read every contact");
+    Ok(records / field("seconds="))
 }
 
 /// Resident and peak resident memory of a process, in MiB (`/proc/<pid>/status`).
@@ -234,6 +270,7 @@ async fn main() {
     let mut bare = 0.0f64;
     let mut unified = 0.0f64;
     let mut unified_lean = 0.0f64;
+    let mut airbyte: Result<f64, String> = Err("not run".into());
     for _ in 0..rounds {
         bare = bare.max(
             records_per_s(1, || {
@@ -244,6 +281,14 @@ async fn main() {
         );
         unified = unified.max(records_per_s(1, walk(true)).await);
         unified_lean = unified_lean.max(records_per_s(1, walk(false)).await);
+        // Its first round installs the CDK; a skip is not retried.
+        if !matches!(&airbyte, Err(why) if why != "not run") {
+            let round = airbyte_walk(&vendor).await;
+            airbyte = match (airbyte, round) {
+                (Ok(best), Ok(r)) => Ok(best.max(r)),
+                (_, r) => r,
+            };
+        }
     }
     println!("\n## {CONTACTS} HubSpot-shaped contacts, {PAGE} per page (best of {rounds} rounds)");
     println!("| what | records/s |");
@@ -257,6 +302,13 @@ async fn main() {
         "| same, remote_data=false | {unified_lean:.0} ({:.2}× bare) |",
         unified_lean / bare
     );
+    match airbyte {
+        Ok(a) => println!(
+            "| airbyte-cdk declarative runtime, same pages and mapping (scripts/airbyte-bench) | {a:.0} (Patchbay is **{:.0}×**, target ≥ 50×) |",
+            unified / a
+        ),
+        Err(why) => println!("| airbyte-cdk declarative runtime | skipped: {why} |"),
+    }
 
     println!("\n## concurrent unified lists (one account)");
     println!("| lists at once | records/s in all |");
