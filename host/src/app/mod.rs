@@ -10,7 +10,6 @@ mod per_core;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::accounts::{Accounts, Installer};
@@ -289,7 +288,7 @@ pub async fn serve(
     let watcher = watch::spawn(app.registry.clone(), stop_rx);
     let router = router(app.http.clone(), app.config.max_body_bytes);
     match app.config.http_threads {
-        0 => serve_api(listener, router, shutdown).await?,
+        0 => per_core::on_this_runtime(listener, router, shutdown).await?,
         n => per_core::serve(listener, router, n, shutdown).await?,
     }
     let _ = stop_tx.send(true);
@@ -300,19 +299,4 @@ pub async fn serve(
     drop(watcher);
     emit!(INFO, APP_STOPPED);
     Ok(())
-}
-
-/// Serves the API on `listener` on the current runtime until `shutdown`, then drains.
-async fn serve_api(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Small JSON answers must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

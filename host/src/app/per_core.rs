@@ -1,4 +1,5 @@
-//! Serving the API on one thread per core (`--http-threads`): each thread runs a single-threaded
+//! How the API is served: on the caller's runtime ([`on_this_runtime`], the default), or on
+//! threads of its own (`--http-threads`, [`serve`]): each thread runs a single-threaded
 //! tokio runtime that accepts on a duplicate of the listening socket and serves its connections
 //! to the end, and the vendor connections a call uses are that thread's own (the
 //! [`crate::upstream::Upstream`] keeps a client per thread). A call then never changes threads:
@@ -10,6 +11,7 @@ use std::future::Future;
 use std::io;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
@@ -40,7 +42,7 @@ pub async fn serve(
                             let stop = async move {
                                 let _ = stop.wait_for(|s| *s).await;
                             };
-                            super::serve_api(listener, router, stop).await
+                            on_this_runtime(listener, router, stop).await
                         })
                     });
                 let _ = done.send(served);
@@ -59,4 +61,19 @@ pub async fn serve(
         }
     }
     result
+}
+
+/// Serves `router` on `listener` on the current runtime until `shutdown`, then drains.
+pub async fn on_this_runtime(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // Small JSON answers must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
