@@ -53,10 +53,15 @@ enum Root<'a> {
     Other(&'a RawValue),
 }
 
+/// The first byte of a JSON text past its leading whitespace.
+fn first_token(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
 impl<'a> Root<'a> {
     /// Parses (and so validates) the whole body.
     fn parse(body: &'a [u8]) -> Option<Self> {
-        match body.iter().find(|b| !b.is_ascii_whitespace())? {
+        match first_token(body)? {
             b'{' => serde_json::from_slice(body)
                 .ok()
                 .map(|members| Root::Object { members, hole: None }),
@@ -119,7 +124,7 @@ impl Connector {
             out: &mut out,
             count: 0,
         };
-        let object_root = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let object_root = first_token(body) == Some(b'{');
         let root = match records_path.as_slice() {
             // The common shape, `{"results": […], "paging": …}`: one pass over the page.
             [Step::Key(key)] if object_root => {
