@@ -276,5 +276,25 @@ async fn a_host_serving_on_threads_of_its_own_answers_and_stops() {
         }
     }
     assert_eq!(mock.requests().len(), 32, "every call reached the vendor once");
+    let threads = api_threads();
+    assert_eq!(
+        threads,
+        ["patchbay-http-0", "patchbay-http-1"],
+        "served by threads of its own"
+    );
     host.stop().await;
+    assert!(api_threads().is_empty(), "the API threads end with the host");
+}
+
+/// The names of this process's API threads (`--http-threads`; Linux's `/proc`). Other tests'
+/// hosts in this process serve on their caller's runtime, so any such thread is this test's.
+fn api_threads() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| n.starts_with("patchbay-http-"))
+        .collect();
+    names.sort();
+    names
 }
